@@ -1,0 +1,460 @@
+/*
+ * mpm.h - the mpm client library (libmpm).
+ *
+ * mpm is Python's multiprocessing.Manager for C programs: a manager server
+ * (mpmd) holds shared objects, and any number of processes, on this host or on
+ * others, use them through typed handles.  Start a private manager with
+ * mpm_manager_start(), or reach a running mpmd with mpm_connect().
+ *
+ * Conventions
+ *  - Every call returns 0 or a negative MPM_E* code; mpm_strerror() names a
+ *    code and mpm_last_error() gives the message of the calling thread's last
+ *    failure, in Python's words when the server raised it ("KeyError: 'x'").
+ *  - Arguments are mpm_val, small tagged values built in place with MPM_INT(),
+ *    MPM_STR() and friends: no allocation.  Argument memory is borrowed for the
+ *    duration of the call.
+ *  - Results returned through an mpm_val ** are one allocation owned by the
+ *    caller: free the whole tree with mpm_val_free().  Strings in results are
+ *    NUL-terminated.  Results returned through char ** are freed with free().
+ *  - Handles (mpm_dict *, mpm_list *, ...) belong to their manager.  Close one
+ *    with its _close function; mpm_manager_close() and mpm_manager_shutdown()
+ *    close whatever is still open.  Every close accepts NULL.
+ *  - Timeouts are milliseconds: -1 waits forever, 0 never waits.
+ *  - fork() is transparent: a child that inherited a manager and its handles
+ *    simply uses them; on its first call it opens its own connection and takes
+ *    its own references.  (Not for nng+ URLs: nng does not survive fork.)
+ */
+#ifndef MPM_MPM_H
+#define MPM_MPM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*---- errors ----------------------------------------------------------------*/
+
+/* MPM_ERRNO_MAP(XX): every error code, its number and its short description.
+ * The first group mirrors the Python exception a Manager would raise. */
+#define MPM_ERRNO_MAP(XX)                                                          \
+    XX(EKEY, 1, "KeyError")                                                        \
+    XX(EINDEX, 2, "IndexError")                                                    \
+    XX(EVALUE, 3, "ValueError")                                                    \
+    XX(ETYPE, 4, "TypeError")                                                      \
+    XX(EOVERFLOW, 5, "OverflowError")                                              \
+    XX(EATTR, 6, "AttributeError")                                                 \
+    XX(ERUNTIME, 7, "RuntimeError")                                                \
+    XX(ENOMEM, 20, "out of memory")                                                \
+    XX(EINVAL, 21, "invalid argument")                                             \
+    XX(ENOOBJ, 22, "no such object")                                               \
+    XX(ENOMETHOD, 23, "no such method for this type")                              \
+    XX(EARGS, 24, "wrong number of arguments")                                     \
+    XX(EPROTO, 25, "protocol error")                                               \
+    XX(EAUTH, 26, "authentication failed")                                         \
+    XX(ECLOSED, 27, "connection closed")                                           \
+    XX(ETIMEDOUT, 28, "timed out")                                                 \
+    XX(ECONNREFUSED, 29, "connection refused")                                     \
+    XX(EADDR, 30, "bad address")                                                   \
+    XX(ESYS, 31, "system error")                                                   \
+    XX(ETOOBIG, 32, "message too large")                                           \
+    XX(ESHUTDOWN, 33, "server is shutting down")                                   \
+    XX(ETRANSPORT, 34, "transport error")                                          \
+    XX(EBATCH, 35, "call not allowed inside a batch")                              \
+    XX(ESTATE, 36, "handle is closed or invalid")
+
+/* enum mpm_err: the negative error codes returned by every call. */
+enum mpm_err {
+    MPM_OK = 0,
+#define MPM_XX_ENUM(name, num, text) MPM_##name = -(num),
+    MPM_ERRNO_MAP(MPM_XX_ENUM)
+#undef MPM_XX_ENUM
+};
+
+/* mpm_strerror returns the static description of code (0 or MPM_E*). */
+const char *mpm_strerror(int code);
+/* mpm_last_error returns the calling thread's message for its last failed call
+ * (e.g. "KeyError: 'x'"), or "" when none failed.  Valid until the thread's next
+ * call into mpm. */
+const char *mpm_last_error(void);
+
+/*---- values ----------------------------------------------------------------*/
+
+/* mpm_type names the kind of value an mpm_val holds. */
+typedef enum mpm_type {
+    MPM_T_NONE,
+    MPM_T_BOOL,
+    MPM_T_INT,
+    MPM_T_FLOAT,
+    MPM_T_STR,
+    MPM_T_BYTES,
+    MPM_T_LIST,
+    MPM_T_DICT,
+} mpm_type;
+
+typedef struct mpm_val mpm_val;
+typedef struct mpm_pair mpm_pair;
+
+/* mpm_val is a value as mpm stores it: None, bool, 64-bit int, double, str
+ * (UTF-8), bytes, list, or dict (ordered key/value pairs).  Lists and dicts
+ * nest up to 32 levels. */
+struct mpm_val {
+    mpm_type type;
+    union {
+        bool b;
+        int64_t i;
+        double f;
+        struct {
+            const char *ptr;
+            size_t len;
+        } str; /* MPM_T_STR and MPM_T_BYTES */
+        struct {
+            const mpm_val *items;
+            size_t len;
+        } list;
+        struct {
+            const mpm_pair *items;
+            size_t len;
+        } dict;
+    } v;
+};
+
+/* mpm_pair is one key/value entry of an MPM_T_DICT value. */
+struct mpm_pair {
+    mpm_val key;
+    mpm_val value;
+};
+
+/* Argument constructors: build an mpm_val in place, no allocation. */
+#define MPM_NONE ((mpm_val){.type = MPM_T_NONE})
+#define MPM_BOOL(x) ((mpm_val){.type = MPM_T_BOOL, .v.b = (x)})
+#define MPM_INT(x) ((mpm_val){.type = MPM_T_INT, .v.i = (int64_t)(x)})
+#define MPM_FLOAT(x) ((mpm_val){.type = MPM_T_FLOAT, .v.f = (double)(x)})
+#define MPM_STR(s) ((mpm_val){.type = MPM_T_STR, .v.str = {(s), strlen(s)}})
+#define MPM_STRN(s, n) ((mpm_val){.type = MPM_T_STR, .v.str = {(s), (n)}})
+#define MPM_BYTES(p, n) ((mpm_val){.type = MPM_T_BYTES, .v.str = {(const char *)(p), (n)}})
+#define MPM_LIST(items, n) ((mpm_val){.type = MPM_T_LIST, .v.list = {(items), (n)}})
+#define MPM_DICT(pairs, n) ((mpm_val){.type = MPM_T_DICT, .v.dict = {(pairs), (n)}})
+
+/* mpm_val_free frees a result tree returned by mpm.  Accepts NULL. */
+void mpm_val_free(mpm_val *v);
+/* mpm_val_repr formats v as Python's repr() would ("{1: '1', 0.25: None}").
+ * Returns a malloc'd string (caller frees with free()), or NULL on no memory. */
+char *mpm_val_repr(mpm_val v);
+/* mpm_val_print writes mpm_val_repr(v) and a newline to stdout.  0 or MPM_E*. */
+int mpm_val_print(mpm_val v);
+/* mpm_val_eq tells whether a == b as Python compares them (1 == 1.0 == True). */
+bool mpm_val_eq(mpm_val a, mpm_val b);
+
+/* mpm_slice is Python's slice(start, stop, step); MPM_NIL_INDEX stands for an
+ * omitted bound, as in l[2:] or l[::-1]. */
+typedef struct mpm_slice {
+    int64_t start, stop, step;
+} mpm_slice;
+#define MPM_NIL_INDEX INT64_MIN
+/* MPM_SLICE(a, b) is l[a:b]; MPM_SLICE3(a, b, s) is l[a:b:s]. */
+#define MPM_SLICE(a, b) ((mpm_slice){(a), (b), MPM_NIL_INDEX})
+#define MPM_SLICE3(a, b, s) ((mpm_slice){(a), (b), (s)})
+
+/*---- managers ----------------------------------------------------------------*/
+
+/* mpm_manager is a connection to one mpmd, shared by every handle made from it. */
+typedef struct mpm_manager mpm_manager;
+
+/* mpm_start_opts tunes mpm_manager_start; a zeroed struct (or NULL) gives the
+ * defaults. */
+typedef struct mpm_start_opts {
+    const char *mpmd_path; /* server binary; default $MPM_MPMD, then the built one, then PATH */
+    const char *listen;    /* extra URL for the server to listen on (e.g. "tcp://127.0.0.1:0") */
+    bool log;              /* let the server log to stderr */
+} mpm_start_opts;
+
+/* mpm_manager_start starts a private mpmd as a child process, listening on a
+ * unix socket in a new 0700 directory with a random authkey, and connects to
+ * it (Python's `with Manager() as manager:`).  The server ends when
+ * mpm_manager_shutdown() is called, or when this process and every process
+ * forked from it have exited.  On success *out is the manager: 0; otherwise a
+ * negative MPM_E* and *out is NULL. */
+int mpm_manager_start(mpm_manager **out, const mpm_start_opts *opts);
+
+/* mpm_connect reaches a running mpmd at url: unix:///path, tcp://host:port,
+ * nng+ipc:///path or nng+tcp://host:port, proving the authkey (len bytes; NULL
+ * means $MPM_AUTHKEY, or no key when that is unset).  0 with *out set, or
+ * MPM_EAUTH, MPM_ECONNREFUSED, MPM_EADDR, ... */
+int mpm_connect(mpm_manager **out, const char *url, const void *authkey, size_t len);
+
+/* mpm_manager_close closes every open handle of m, disconnects and frees m;
+ * the server goes on.  Objects only this process referenced are freed by the
+ * server.  Accepts NULL. */
+void mpm_manager_close(mpm_manager *m);
+
+/* mpm_manager_shutdown asks the server to stop (all its objects go), waits for
+ * a private server to exit, then frees m as mpm_manager_close does.  0, or the
+ * error of the shutdown call (m is freed in every case).  Accepts NULL. */
+int mpm_manager_shutdown(mpm_manager *m);
+
+/* mpm_manager_address returns the URL m is connected to (borrowed). */
+const char *mpm_manager_address(const mpm_manager *m);
+
+/* mpm_ping makes one round trip to the server.  0 or MPM_E*. */
+int mpm_ping(mpm_manager *m);
+
+/* mpm_manager_object_count stores in *n how many objects the server holds
+ * (Python's _number_of_objects()).  0 or MPM_E*. */
+int mpm_manager_object_count(mpm_manager *m, size_t *n);
+
+/* mpm_manager_debug_sleep parks one call on the server for ms milliseconds and
+ * then answers it: a probe of the server's parked-call machinery for tests and
+ * diagnostics.  0 or MPM_E*. */
+int mpm_manager_debug_sleep(mpm_manager *m, int64_t ms);
+
+/*---- batching ----------------------------------------------------------------*/
+
+/* mpm_batch_begin makes the calling thread's later calls on m queue instead
+ * of running: each returns 0 at once, and its result pointers (mpm_val **,
+ * int64_t *, new handles, ...) are filled in by mpm_batch_exec, so they must
+ * stay valid until then.  0, or MPM_EBATCH when a batch is already open. */
+int mpm_batch_begin(mpm_manager *m);
+
+/* mpm_batch_exec sends every queued call in one message and waits for all
+ * results.  If codes is not NULL it receives each call's result code, in order
+ * (up to ncodes).  Returns 0 when every call succeeded, otherwise the first
+ * failing call's code (its message is mpm_last_error()). */
+int mpm_batch_exec(mpm_manager *m, int *codes, size_t ncodes);
+
+/* mpm_batch_size returns how many calls the calling thread has queued on m. */
+size_t mpm_batch_size(const mpm_manager *m);
+
+/*---- handles in general --------------------------------------------------------*/
+
+/* mpm_objtype names the type of a shared object. */
+typedef enum mpm_objtype {
+    MPM_OBJ_DICT = 1,
+    MPM_OBJ_LIST = 2,
+    MPM_OBJ_NAMESPACE = 3,
+    MPM_OBJ_VALUE = 4,
+    MPM_OBJ_ARRAY = 5,
+} mpm_objtype;
+
+typedef struct mpm_dict mpm_dict;
+typedef struct mpm_list mpm_list;
+typedef struct mpm_namespace mpm_namespace;
+typedef struct mpm_value mpm_value;
+typedef struct mpm_array mpm_array;
+
+/* mpm_handle_repr stores in *out Python's str() of the object behind any handle
+ * (mpm_dict *, mpm_list *, ...): "{1: '1'}", "Value('i', 5)".  The caller
+ * frees *out with free().  0 or MPM_E*. */
+int mpm_handle_repr(const void *handle, char **out);
+/* mpm_handle_print writes mpm_handle_repr and a newline to stdout.  0 or MPM_E*. */
+int mpm_handle_print(const void *handle);
+/* mpm_handle_id returns the server's id of the object behind a handle. */
+uint64_t mpm_handle_id(const void *handle);
+/* mpm_handle_type returns the mpm_objtype of a handle. */
+mpm_objtype mpm_handle_type(const void *handle);
+/* mpm_handle_close releases a handle of any type; the object is freed when no
+ * process holds it any more.  Accepts NULL. */
+void mpm_handle_close(void *handle);
+
+/*---- dict ----------------------------------------------------------------------*/
+/* A shared dict with Python's semantics: insertion order, any hashable value as
+ * key (None, bool, int, float, str, bytes; 1, 1.0 and True are one key). */
+
+/* mpm_dict_new creates an empty shared dict.  0 with *out set, or MPM_E*. */
+int mpm_dict_new(mpm_manager *m, mpm_dict **out);
+/* mpm_dict_new_from creates a shared dict holding a copy of init (MPM_T_DICT). */
+int mpm_dict_new_from(mpm_manager *m, mpm_dict **out, mpm_val init);
+/* mpm_dict_close releases d.  Accepts NULL. */
+void mpm_dict_close(mpm_dict *d);
+/* mpm_dict_set is d[key] = value.  MPM_ETYPE for an unhashable key. */
+int mpm_dict_set(mpm_dict *d, mpm_val key, mpm_val value);
+/* mpm_dict_get is d[key]: *out gets the value (free with mpm_val_free), or
+ * MPM_EKEY when key is missing. */
+int mpm_dict_get(mpm_dict *d, mpm_val key, mpm_val **out);
+/* mpm_dict_get_default is d.get(key, dflt): never MPM_EKEY. */
+int mpm_dict_get_default(mpm_dict *d, mpm_val key, mpm_val dflt, mpm_val **out);
+/* mpm_dict_del is del d[key]; MPM_EKEY when missing. */
+int mpm_dict_del(mpm_dict *d, mpm_val key);
+/* mpm_dict_contains is key in d, stored in *out. */
+int mpm_dict_contains(mpm_dict *d, mpm_val key, bool *out);
+/* mpm_dict_len is len(d), stored in *out. */
+int mpm_dict_len(mpm_dict *d, size_t *out);
+/* mpm_dict_keys is list(d.keys()): a snapshot MPM_T_LIST in *out. */
+int mpm_dict_keys(mpm_dict *d, mpm_val **out);
+/* mpm_dict_values is list(d.values()): a snapshot MPM_T_LIST in *out. */
+int mpm_dict_values(mpm_dict *d, mpm_val **out);
+/* mpm_dict_items is list(d.items()): an MPM_T_LIST of 2-element lists. */
+int mpm_dict_items(mpm_dict *d, mpm_val **out);
+/* mpm_dict_copy is d.copy(): a snapshot MPM_T_DICT in *out, in d's order.
+ * Iterate its v.dict.items to walk the dict without holding the server. */
+int mpm_dict_copy(mpm_dict *d, mpm_val **out);
+/* mpm_dict_update is d.update(pairs) for an MPM_T_DICT value. */
+int mpm_dict_update(mpm_dict *d, mpm_val pairs);
+/* mpm_dict_update_from is d.update(other) for another shared dict, done on the
+ * server in one step. */
+int mpm_dict_update_from(mpm_dict *d, mpm_dict *other);
+/* mpm_dict_pop is d.pop(key): the value in *out, or MPM_EKEY. */
+int mpm_dict_pop(mpm_dict *d, mpm_val key, mpm_val **out);
+/* mpm_dict_pop_default is d.pop(key, dflt). */
+int mpm_dict_pop_default(mpm_dict *d, mpm_val key, mpm_val dflt, mpm_val **out);
+/* mpm_dict_popitem is d.popitem(): the last inserted pair, removed, as *key
+ * and *value (either may be NULL to discard); MPM_EKEY when d is empty. */
+int mpm_dict_popitem(mpm_dict *d, mpm_val **key, mpm_val **value);
+/* mpm_dict_setdefault is d.setdefault(key, dflt): the value now at key in *out
+ * (out may be NULL).  Atomic on the server. */
+int mpm_dict_setdefault(mpm_dict *d, mpm_val key, mpm_val dflt, mpm_val **out);
+/* mpm_dict_clear is d.clear(). */
+int mpm_dict_clear(mpm_dict *d);
+/* mpm_dict_repr is str(d) in *out (free with free()). */
+int mpm_dict_repr(mpm_dict *d, char **out);
+/* mpm_dict_print prints str(d) and a newline on stdout. */
+int mpm_dict_print(mpm_dict *d);
+
+/*---- list ----------------------------------------------------------------------*/
+/* A shared list with Python's semantics; indices may be negative (from the end). */
+
+/* mpm_list_new creates an empty shared list. */
+int mpm_list_new(mpm_manager *m, mpm_list **out);
+/* mpm_list_new_from creates a shared list holding a copy of init (MPM_T_LIST). */
+int mpm_list_new_from(mpm_manager *m, mpm_list **out, mpm_val init);
+/* mpm_list_new_range creates list(range(start, stop)). */
+int mpm_list_new_range(mpm_manager *m, mpm_list **out, int64_t start, int64_t stop);
+/* mpm_list_close releases l.  Accepts NULL. */
+void mpm_list_close(mpm_list *l);
+/* mpm_list_get is l[i]; MPM_EINDEX when out of range. */
+int mpm_list_get(mpm_list *l, int64_t i, mpm_val **out);
+/* mpm_list_set is l[i] = value; MPM_EINDEX when out of range. */
+int mpm_list_set(mpm_list *l, int64_t i, mpm_val value);
+/* mpm_list_del is del l[i]; MPM_EINDEX when out of range. */
+int mpm_list_del(mpm_list *l, int64_t i);
+/* mpm_list_get_slice is l[s]: an MPM_T_LIST in *out. */
+int mpm_list_get_slice(mpm_list *l, mpm_slice s, mpm_val **out);
+/* mpm_list_set_slice is l[s] = items (MPM_T_LIST); an extended slice (step
+ * other than 1) needs exactly as many items as it selects (MPM_EVALUE). */
+int mpm_list_set_slice(mpm_list *l, mpm_slice s, mpm_val items);
+/* mpm_list_del_slice is del l[s]. */
+int mpm_list_del_slice(mpm_list *l, mpm_slice s);
+/* mpm_list_append is l.append(value). */
+int mpm_list_append(mpm_list *l, mpm_val value);
+/* mpm_list_extend is l.extend(items) (and l += items) for an MPM_T_LIST. */
+int mpm_list_extend(mpm_list *l, mpm_val items);
+/* mpm_list_extend_from is l.extend(other) for another shared list (or l itself). */
+int mpm_list_extend_from(mpm_list *l, mpm_list *other);
+/* mpm_list_insert is l.insert(i, value) (i clipped to the list, as in Python). */
+int mpm_list_insert(mpm_list *l, int64_t i, mpm_val value);
+/* mpm_list_pop is l.pop(): the last item, removed, in *out (out may be NULL);
+ * MPM_EINDEX when empty. */
+int mpm_list_pop(mpm_list *l, mpm_val **out);
+/* mpm_list_pop_at is l.pop(i). */
+int mpm_list_pop_at(mpm_list *l, int64_t i, mpm_val **out);
+/* mpm_list_remove is l.remove(value): the first equal item; MPM_EVALUE if none. */
+int mpm_list_remove(mpm_list *l, mpm_val value);
+/* mpm_list_index is l.index(value) in *out; MPM_EVALUE if absent. */
+int mpm_list_index(mpm_list *l, mpm_val value, size_t *out);
+/* mpm_list_index_range is l.index(value, start, stop) (MPM_NIL_INDEX = omitted). */
+int mpm_list_index_range(mpm_list *l, mpm_val value, int64_t start, int64_t stop, size_t *out);
+/* mpm_list_count is l.count(value) in *out. */
+int mpm_list_count(mpm_list *l, mpm_val value, size_t *out);
+/* mpm_list_sort is l.sort(reverse=reverse): stable; MPM_ETYPE (and l unchanged)
+ * when two items cannot be ordered, as '<' between 'str' and 'int'. */
+int mpm_list_sort(mpm_list *l, bool reverse);
+/* mpm_list_reverse is l.reverse(). */
+int mpm_list_reverse(mpm_list *l);
+/* mpm_list_len is len(l) in *out. */
+int mpm_list_len(mpm_list *l, size_t *out);
+/* mpm_list_contains is value in l, in *out. */
+int mpm_list_contains(mpm_list *l, mpm_val value, bool *out);
+/* mpm_list_imul is l *= n (n <= 0 empties the list). */
+int mpm_list_imul(mpm_list *l, int64_t n);
+/* mpm_list_copy is l[:]: a snapshot MPM_T_LIST in *out. */
+int mpm_list_copy(mpm_list *l, mpm_val **out);
+/* mpm_list_repr is str(l) in *out (free with free()). */
+int mpm_list_repr(mpm_list *l, char **out);
+/* mpm_list_print prints str(l) and a newline on stdout. */
+int mpm_list_print(mpm_list *l);
+
+/*---- Namespace -------------------------------------------------------------------*/
+/* A shared attribute bag, Python's manager.Namespace(). */
+
+/* mpm_namespace_new creates an empty Namespace. */
+int mpm_namespace_new(mpm_manager *m, mpm_namespace **out);
+/* mpm_namespace_close releases ns.  Accepts NULL. */
+void mpm_namespace_close(mpm_namespace *ns);
+/* mpm_namespace_set is ns.name = value (name: a non-empty identifier-like
+ * string; MPM_EVALUE otherwise). */
+int mpm_namespace_set(mpm_namespace *ns, const char *name, mpm_val value);
+/* mpm_namespace_get is ns.name; MPM_EATTR when absent. */
+int mpm_namespace_get(mpm_namespace *ns, const char *name, mpm_val **out);
+/* mpm_namespace_del is del ns.name; MPM_EATTR when absent. */
+int mpm_namespace_del(mpm_namespace *ns, const char *name);
+/* mpm_namespace_dir lists the attribute names, sorted, as an MPM_T_LIST of str. */
+int mpm_namespace_dir(mpm_namespace *ns, mpm_val **out);
+/* mpm_namespace_repr is str(ns), "Namespace(a=1, b='x')", in *out (free()). */
+int mpm_namespace_repr(mpm_namespace *ns, char **out);
+/* mpm_namespace_print prints str(ns) and a newline on stdout. */
+int mpm_namespace_print(mpm_namespace *ns);
+
+/*---- Value -----------------------------------------------------------------------*/
+/* A shared scalar with an array-module typecode: 'b' 'B' 'h' 'H' 'i' 'I' 'l'
+ * 'L' 'q' 'Q' (integers of that C type's range) or 'f' 'd' (floats).  Storing
+ * a value outside the typecode's range is MPM_EOVERFLOW and changes nothing. */
+
+/* mpm_value_new creates Value(typecode, init); MPM_EVALUE for a bad typecode. */
+int mpm_value_new(mpm_manager *m, mpm_value **out, char typecode, mpm_val init);
+/* mpm_value_close releases v.  Accepts NULL. */
+void mpm_value_close(mpm_value *v);
+/* mpm_value_get is v.value, in *out. */
+int mpm_value_get(mpm_value *v, mpm_val **out);
+/* mpm_value_get_int is v.value as an int64 (floats are truncated). */
+int mpm_value_get_int(mpm_value *v, int64_t *out);
+/* mpm_value_get_float is v.value as a double. */
+int mpm_value_get_float(mpm_value *v, double *out);
+/* mpm_value_set is v.value = x (MPM_ETYPE for a non-number, MPM_EOVERFLOW). */
+int mpm_value_set(mpm_value *v, mpm_val x);
+/* mpm_value_add atomically adds delta and stores the new value in *out (out
+ * may be NULL): a counter needs no lock.  MPM_EOVERFLOW leaves v unchanged. */
+int mpm_value_add(mpm_value *v, mpm_val delta, mpm_val **out);
+/* mpm_value_add_int is mpm_value_add for integer deltas and results. */
+int mpm_value_add_int(mpm_value *v, int64_t delta, int64_t *out);
+/* mpm_value_cas atomically sets v to desired if it equals expected; *swapped
+ * tells whether it did (may be NULL). */
+int mpm_value_cas(mpm_value *v, mpm_val expected, mpm_val desired, bool *swapped);
+/* mpm_value_typecode returns v's typecode ('i', 'd', ...). */
+char mpm_value_typecode(const mpm_value *v);
+/* mpm_value_repr is str(v), "Value('i', 5)", in *out (free()). */
+int mpm_value_repr(mpm_value *v, char **out);
+
+/*---- Array -----------------------------------------------------------------------*/
+/* A shared fixed-length array with an array-module typecode (as Value). */
+
+/* mpm_array_new creates Array(typecode, items) from an MPM_T_LIST of numbers. */
+int mpm_array_new(mpm_manager *m, mpm_array **out, char typecode, mpm_val items);
+/* mpm_array_new_zeroed creates Array(typecode, n): n zeros. */
+int mpm_array_new_zeroed(mpm_manager *m, mpm_array **out, char typecode, size_t n);
+/* mpm_array_close releases a.  Accepts NULL. */
+void mpm_array_close(mpm_array *a);
+/* mpm_array_get is a[i]; MPM_EINDEX when out of range. */
+int mpm_array_get(mpm_array *a, int64_t i, mpm_val **out);
+/* mpm_array_set is a[i] = x (MPM_EINDEX, MPM_ETYPE, MPM_EOVERFLOW). */
+int mpm_array_set(mpm_array *a, int64_t i, mpm_val x);
+/* mpm_array_get_slice is a[s] as an MPM_T_LIST. */
+int mpm_array_get_slice(mpm_array *a, mpm_slice s, mpm_val **out);
+/* mpm_array_set_slice is a[s] = items; the length never changes, so items
+ * must have as many elements as s selects (MPM_EVALUE otherwise). */
+int mpm_array_set_slice(mpm_array *a, mpm_slice s, mpm_val items);
+/* mpm_array_len is len(a). */
+int mpm_array_len(mpm_array *a, size_t *out);
+/* mpm_array_tolist is a[:] as an MPM_T_LIST. */
+int mpm_array_tolist(mpm_array *a, mpm_val **out);
+/* mpm_array_typecode returns a's typecode. */
+char mpm_array_typecode(const mpm_array *a);
+/* mpm_array_repr is str(a), "array('i', [1, 2])", in *out (free()). */
+int mpm_array_repr(mpm_array *a, char **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

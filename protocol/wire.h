@@ -1,0 +1,91 @@
+/* wire.h - the frame format both transports carry, and the handshake's crypto.
+ *
+ * Frame = 16-byte header + body.  Header: 'M' 'P' version kind, 4 reserved zero
+ * bytes, sequence number (u64 little-endian).  Handshake frames (HELLO..REFUSED)
+ * carry a plain body and sequence 0.  DATA frames carry an XChaCha20-Poly1305
+ * ciphertext of a msgpack body under the connection key, with the header as
+ * associated data and a nonce built from the direction and the sequence number;
+ * the sequence rises by exactly one per frame and direction, so a replayed,
+ * reordered or forged frame fails to open.
+ * The stream transports put a u32 little-endian length before each frame; nng
+ * messages are frames as they are.
+ */
+#ifndef MPMI_WIRE_H
+#define MPMI_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MPMI_VERSION 1
+#define MPMI_HDR_LEN 16
+#define MPMI_TAG_LEN 16
+#define MPMI_NONCE_LEN 32
+#define MPMI_TOKEN_LEN 16
+#define MPMI_MAC_LEN 32
+#define MPMI_KEY_LEN 32
+#define MPMI_LEN_PREFIX 4
+/* Default largest frame either side accepts. */
+#define MPMI_MAX_FRAME_DEFAULT (64u << 20)
+
+enum mpmi_kind {
+    MPMI_K_HELLO = 1,     /* c->s: client nonce */
+    MPMI_K_CHALLENGE = 2, /* s->c: server nonce */
+    MPMI_K_PROOF = 3,     /* c->s: HMAC(authkey, transcript), session token */
+    MPMI_K_WELCOME = 4,   /* s->c: HMAC(authkey, transcript'), session id */
+    MPMI_K_REFUSED = 5,   /* s->c: reason text */
+    MPMI_K_DATA = 16,     /* either way: sealed msgpack body */
+};
+
+/* One direction pair of an authenticated connection. */
+typedef struct mpmi_chan {
+    unsigned char key[MPMI_KEY_LEN];
+    uint64_t send_seq; /* last sequence number sent */
+    uint64_t recv_seq; /* last sequence number accepted */
+    unsigned char send_dir, recv_dir;
+} mpmi_chan;
+
+void mpmi_hdr_write(unsigned char *h, int kind, uint64_t seq);
+/* 0 and kind/seq, or -1 when the header is not ours. */
+int mpmi_hdr_read(const unsigned char *h, size_t n, int *kind, uint64_t *seq);
+
+/* Set up a channel from the handshake's values; is_server picks directions. */
+void mpmi_chan_init(mpmi_chan *c, const void *authkey, size_t klen, const unsigned char *cn,
+                    const unsigned char *sn, int is_server);
+/* Seal in place: frame points at the header's place, the body follows it, and
+ * MPMI_TAG_LEN bytes of room follow the body.  Returns the frame's length. */
+size_t mpmi_seal(mpmi_chan *c, unsigned char *frame, size_t bodylen);
+/* Open in place.  0 with *body and *bodylen set, or -1 (wrong key, tampered,
+ * replayed or reordered).  A failure leaves recv_seq as it was. */
+int mpmi_open(mpmi_chan *c, unsigned char *frame, size_t n, unsigned char **body,
+              size_t *bodylen);
+
+/* HMAC-SHA256(authkey, label || cn || sn || token). */
+void mpmi_proof(unsigned char out[MPMI_MAC_LEN], const void *authkey, size_t klen,
+                const char *label, const unsigned char *cn, const unsigned char *sn,
+                const unsigned char *token);
+
+static inline void mpmi_put_u32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+static inline uint32_t mpmi_get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void mpmi_put_u64(unsigned char *p, uint64_t v)
+{
+    mpmi_put_u32(p, (uint32_t)v);
+    mpmi_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint64_t mpmi_get_u64(const unsigned char *p)
+{
+    return (uint64_t)mpmi_get_u32(p) | (uint64_t)mpmi_get_u32(p + 4) << 32;
+}
+
+#endif

@@ -1,0 +1,924 @@
+/* client.c - libmpm's connection: connect and handshake, one call or a batch
+ * per frame, fork detection, handles, the private manager. */
+#define _GNU_SOURCE
+#include "client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "transport.h"
+
+#ifndef MPM_MPMD_BUILD_PATH
+#define MPM_MPMD_BUILD_PATH ""
+#endif
+
+/* Frame buffer: [4 length][16 header] then the body. */
+#define REQ_OFF (MPMI_LEN_PREFIX + MPMI_HDR_LEN)
+
+/*---- per-thread state: last error, open batch ----------------------------*/
+
+static __thread char client_errmsg[512];
+
+typedef struct client_batch {
+    mpm_manager *m;
+    mpmi_buf body; /* packed calls */
+    msgpack_packer pk;
+    uint32_t n;
+    mpmi_sink *sinks;
+    size_t cap;
+    int failed; /* a call could not even be packed */
+} client_batch;
+
+static __thread client_batch *client_tls_batch;
+
+int mpmi_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(client_errmsg, sizeof client_errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *mpm_last_error(void)
+{
+    return client_errmsg;
+}
+
+int mpmi_check(const void *h)
+{
+    if (!h) return mpmi_error(MPM_EINVAL, "ValueError: NULL handle");
+    return 0;
+}
+
+/*---- connecting ----------------------------------------------------------*/
+
+static int client_parse_url(mpm_manager *m, const char *url)
+{
+    static const struct {
+        const char *prefix;
+        int kind;
+    } kinds[] = {
+        {"unix://", MPMI_TR_UNIX},
+        {"tcp://", MPMI_TR_TCP},
+        {"nng+ipc://", MPMI_TR_NNG},
+        {"nng+tcp://", MPMI_TR_NNG},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t n = strlen(kinds[i].prefix);
+        if (strncmp(url, kinds[i].prefix, n) == 0 && url[n]) {
+            m->kind = kinds[i].kind;
+            m->rest = url + n;
+            return 0;
+        }
+    }
+    return mpmi_error(MPM_EADDR, "bad address '%s' (want unix:///path, tcp://host:port, "
+                                 "nng+ipc:///path or nng+tcp://host:port)", url);
+}
+
+static int client_dial_stream(mpm_manager *m)
+{
+    int fd = -1;
+    if (m->kind == MPMI_TR_UNIX) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(m->rest) >= sizeof sa.sun_path)
+            return mpmi_error(MPM_EADDR, "unix socket path too long");
+        strcpy(sa.sun_path, m->rest);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) return mpmi_error(MPM_ESYS, "socket: %s", strerror(errno));
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
+            int e = errno;
+            close(fd);
+            return mpmi_error(MPM_ECONNREFUSED, "cannot connect to %s: %s", m->url, strerror(e));
+        }
+    } else {
+        char host[256], port[32];
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai, *a;
+        if (mpmi_split_hostport(m->rest, host, sizeof host, port, sizeof port))
+            return mpmi_error(MPM_EADDR, "bad tcp address '%s' (want tcp://host:port)", m->url);
+        int rc = getaddrinfo(host, port, &hints, &ai);
+        if (rc) return mpmi_error(MPM_EADDR, "cannot resolve '%s': %s", host, gai_strerror(rc));
+        int e = ECONNREFUSED;
+        for (a = ai; a; a = a->ai_next) {
+            fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd < 0) continue;
+            if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+            e = errno;
+            close(fd);
+            fd = -1;
+        }
+        freeaddrinfo(ai);
+        if (fd < 0)
+            return mpmi_error(MPM_ECONNREFUSED, "cannot connect to %s: %s", m->url, strerror(e));
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    m->fd = fd;
+    return 0;
+}
+
+static int stream_write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int stream_write_all_fd(int fd, const unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int stream_read_all(int fd, unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t r = recv(fd, p, n, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Send one frame (4 bytes of room precede it). */
+static int client_send(mpm_manager *m, unsigned char *frame, size_t len)
+{
+    if (m->kind == MPMI_TR_NNG) return mpmi_nng_send(m, frame, len);
+    mpmi_put_u32(frame - MPMI_LEN_PREFIX, (uint32_t)len);
+    if (stream_write_all(m->fd, frame - MPMI_LEN_PREFIX, len + MPMI_LEN_PREFIX))
+        return mpmi_error(MPM_ECLOSED, "connection to %s lost", m->url);
+    return 0;
+}
+
+/* Receive one frame into m->in: *frame points at its header. */
+static int client_recv(mpm_manager *m, unsigned char **frame, size_t *len)
+{
+    if (m->kind == MPMI_TR_NNG) return mpmi_nng_recv(m, frame, len);
+    unsigned char pre[MPMI_LEN_PREFIX];
+    if (stream_read_all(m->fd, pre, sizeof pre))
+        return mpmi_error(MPM_ECLOSED, "connection to %s lost", m->url);
+    uint32_t n = mpmi_get_u32(pre);
+    if (n < MPMI_HDR_LEN || n > MPMI_MAX_FRAME_DEFAULT)
+        return mpmi_error(MPM_EPROTO, "bad frame length %u from server", n);
+    m->in.len = 0;
+    if (mpmi_buf_reserve(&m->in, n)) return mpmi_error(MPM_ENOMEM, "out of memory");
+    if (stream_read_all(m->fd, m->in.data, n))
+        return mpmi_error(MPM_ECLOSED, "connection to %s lost", m->url);
+    m->in.len = n;
+    *frame = m->in.data;
+    *len = n;
+    return 0;
+}
+
+static void client_disconnect(mpm_manager *m)
+{
+    if (m->kind == MPMI_TR_NNG) mpmi_nng_close(m);
+    if (m->fd >= 0) close(m->fd); /* close, never shutdown: a forked twin may share it */
+    m->fd = -1;
+    m->connected = 0;
+}
+
+static int client_refused(mpm_manager *m, const unsigned char *f, size_t n)
+{
+    int kind;
+    uint64_t seq;
+    if (mpmi_hdr_read(f, n, &kind, &seq) == 0 && kind == MPMI_K_REFUSED) {
+        int code = memcmp(f + MPMI_HDR_LEN, "authentication", 14) == 0 ? MPM_EAUTH : MPM_EPROTO;
+        return mpmi_error(code, "%.*s", (int)(n - MPMI_HDR_LEN), f + MPMI_HDR_LEN);
+    }
+    (void)m;
+    return 0;
+}
+
+static int client_handshake(mpm_manager *m)
+{
+    unsigned char buf[MPMI_LEN_PREFIX + MPMI_HDR_LEN + MPMI_MAC_LEN + MPMI_TOKEN_LEN];
+    unsigned char *f = buf + MPMI_LEN_PREFIX, cn[MPMI_NONCE_LEN], sn[MPMI_NONCE_LEN];
+    unsigned char *r;
+    size_t rn;
+    int kind, rc;
+    uint64_t seq;
+
+    randombytes_buf(cn, sizeof cn);
+    mpmi_hdr_write(f, MPMI_K_HELLO, 0);
+    memcpy(f + MPMI_HDR_LEN, cn, sizeof cn);
+    if ((rc = client_send(m, f, MPMI_HDR_LEN + MPMI_NONCE_LEN))) return rc;
+    if ((rc = client_recv(m, &r, &rn))) return rc;
+    if ((rc = client_refused(m, r, rn))) return rc;
+    if (mpmi_hdr_read(r, rn, &kind, &seq) || kind != MPMI_K_CHALLENGE ||
+        rn != MPMI_HDR_LEN + MPMI_NONCE_LEN)
+        return mpmi_error(MPM_EPROTO, "%s did not answer as an mpm server", m->url);
+    memcpy(sn, r + MPMI_HDR_LEN, sizeof sn);
+
+    mpmi_hdr_write(f, MPMI_K_PROOF, 0);
+    mpmi_proof(f + MPMI_HDR_LEN, m->authkey, m->klen, "mpm1 client", cn, sn, m->token);
+    memcpy(f + MPMI_HDR_LEN + MPMI_MAC_LEN, m->token, MPMI_TOKEN_LEN);
+    if ((rc = client_send(m, f, MPMI_HDR_LEN + MPMI_MAC_LEN + MPMI_TOKEN_LEN))) return rc;
+    rc = client_recv(m, &r, &rn);
+    if (rc == MPM_ECLOSED) return mpmi_error(MPM_EAUTH, "authentication failed");
+    if (rc) return rc;
+    if ((rc = client_refused(m, r, rn))) return rc;
+    unsigned char want[MPMI_MAC_LEN];
+    mpmi_proof(want, m->authkey, m->klen, "mpm1 server", cn, sn, m->token);
+    if (mpmi_hdr_read(r, rn, &kind, &seq) || kind != MPMI_K_WELCOME ||
+        rn != MPMI_HDR_LEN + MPMI_MAC_LEN + 8 || crypto_verify_32(want, r + MPMI_HDR_LEN))
+        return mpmi_error(MPM_EAUTH, "authentication failed: the server does not hold the key");
+    m->session_id = mpmi_get_u64(r + MPMI_HDR_LEN + MPMI_MAC_LEN);
+    mpmi_chan_init(&m->chan, m->authkey, m->klen, cn, sn, 0);
+    return 0;
+}
+
+static int client_exchange(mpm_manager *m, mpmi_buf *req, unsigned char **body, size_t *blen);
+
+/* Make sure this process has its own live connection. */
+static int client_ensure(mpm_manager *m)
+{
+    pid_t me = getpid();
+    int forked = m->pid != me;
+    if (forked) {
+        /* A forked child: the connection and session are the parent's.  Leave
+         * them alone, make our own, and take our own references. */
+        if (m->kind == MPMI_TR_NNG)
+            return mpmi_error(MPM_ETRANSPORT, "nng connections cannot be used after fork(); "
+                                              "use a unix:// or tcp:// address");
+        if (m->fd >= 0) close(m->fd);
+        m->fd = -1;
+        m->connected = 0;
+        m->pid = me;
+        m->private_child = 0; /* the server is the parent's to reap */
+        randombytes_buf(m->token, sizeof m->token);
+    }
+    if (m->connected) return 0;
+    int rc = m->kind == MPMI_TR_NNG ? mpmi_nng_dial(m) : client_dial_stream(m);
+    if (rc) return rc;
+    if ((rc = client_handshake(m))) {
+        client_disconnect(m);
+        return rc;
+    }
+    m->connected = 1;
+    if (forked && m->handles) {
+        /* one INCREF call carrying every inherited handle */
+        mpmi_buf req;
+        msgpack_packer pk;
+        size_t n = 0;
+        for (mpmi_handle *h = m->handles; h; h = h->next) n++;
+        mpmi_buf_init(&req);
+        mpmi_buf_reserve(&req, REQ_OFF + 32 + 9 * n);
+        req.len = REQ_OFF;
+        mpmi_pk_init(&pk, &req);
+        msgpack_pack_array(&pk, 1);
+        msgpack_pack_array(&pk, 2 + n);
+        msgpack_pack_uint64(&pk, 0);
+        msgpack_pack_int(&pk, MPMI_OP_INCREF);
+        for (mpmi_handle *h = m->handles; h; h = h->next) msgpack_pack_uint64(&pk, h->id);
+        unsigned char *body;
+        size_t blen;
+        rc = client_exchange(m, &req, &body, &blen);
+        mpmi_buf_free(&req);
+        if (rc) return rc;
+        mpmi_rd r;
+        mpmi_item it;
+        mpmi_rd_init(&r, body, blen);
+        if (mpmi_rd_next(&r, &it) || mpmi_rd_next(&r, &it) || mpmi_rd_next(&r, &it) ||
+            it.type != MPMI_INT || it.v.i != 0)
+            return mpmi_error(MPM_ENOOBJ, "an inherited handle's object no longer exists");
+    }
+    return 0;
+}
+
+/* Seal req (body after REQ_OFF), send, receive and open the reply. */
+static int client_exchange(mpm_manager *m, mpmi_buf *req, unsigned char **body, size_t *blen)
+{
+    unsigned char *f;
+    size_t n;
+    if (req->oom || mpmi_buf_reserve(req, MPMI_TAG_LEN))
+        return mpmi_error(MPM_ENOMEM, "out of memory");
+    if (req->len - MPMI_LEN_PREFIX + MPMI_TAG_LEN > MPMI_MAX_FRAME_DEFAULT)
+        return mpmi_error(MPM_ETOOBIG, "request of %zu bytes is over the frame limit", req->len);
+    size_t flen = mpmi_seal(&m->chan, req->data + MPMI_LEN_PREFIX, req->len - REQ_OFF);
+    int rc = client_send(m, req->data + MPMI_LEN_PREFIX, flen);
+    if (!rc) rc = client_recv(m, &f, &n);
+    if (!rc) rc = client_refused(m, f, n);
+    if (!rc && mpmi_open(&m->chan, f, n, body, blen))
+        rc = mpmi_error(MPM_EPROTO, "reply failed authentication");
+    if (rc) client_disconnect(m); /* the stream is out of step: start afresh next call */
+    return rc;
+}
+
+/*---- results -------------------------------------------------------------*/
+
+static int client_sink(const unsigned char *p, size_t n, mpmi_sink *s)
+{
+    mpmi_rd r;
+    mpmi_item it;
+    mpmi_rd_init(&r, p, n);
+    if (mpmi_rd_next(&r, &it)) return mpmi_error(MPM_EPROTO, "malformed reply");
+    switch (s->kind) {
+    case MPMI_R_NONE: return 0;
+    case MPMI_R_VAL: return s->out ? mpmi_decode_val(p, n, (mpm_val **)s->out) : 0;
+    case MPMI_R_INT:
+    case MPMI_R_SIZE: {
+        int64_t v;
+        if (mpmi_item_int(&it, &v)) {
+            if (it.type == MPMI_FLOAT && s->kind == MPMI_R_INT) v = (int64_t)it.v.f;
+            else if (it.type == MPMI_UINT && s->kind == MPMI_R_INT)
+                return mpmi_error(MPM_EOVERFLOW, "OverflowError: value does not fit int64");
+            else return mpmi_error(MPM_EPROTO, "unexpected reply type");
+        }
+        if (s->kind == MPMI_R_INT) *(int64_t *)s->out = v;
+        else *(size_t *)s->out = (size_t)v;
+        return 0;
+    }
+    case MPMI_R_BOOL:
+        if (it.type != MPMI_BOOL) return mpmi_error(MPM_EPROTO, "unexpected reply type");
+        *(bool *)s->out = it.v.b;
+        return 0;
+    case MPMI_R_DOUBLE:
+        if (it.type == MPMI_FLOAT) *(double *)s->out = it.v.f;
+        else if (it.type == MPMI_INT) *(double *)s->out = (double)it.v.i;
+        else if (it.type == MPMI_UINT) *(double *)s->out = (double)it.v.u;
+        else return mpmi_error(MPM_EPROTO, "unexpected reply type");
+        return 0;
+    case MPMI_R_STR: {
+        if (it.type != MPMI_STR) return mpmi_error(MPM_EPROTO, "unexpected reply type");
+        char *str = malloc(it.v.s.n + 1);
+        if (!str) return mpmi_error(MPM_ENOMEM, "out of memory");
+        memcpy(str, it.v.s.p, it.v.s.n);
+        str[it.v.s.n] = 0;
+        *(char **)s->out = str;
+        return 0;
+    }
+    case MPMI_R_PAIR: {
+        const unsigned char *kp, *vp;
+        size_t kn, vn;
+        mpm_val *k = NULL, *v = NULL;
+        if (it.type != MPMI_ARRAY || it.v.n != 2 || mpmi_rd_value(&r, &kp, &kn) ||
+            mpmi_rd_value(&r, &vp, &vn))
+            return mpmi_error(MPM_EPROTO, "unexpected reply type");
+        if (s->out && mpmi_decode_val(kp, kn, &k)) return MPM_ENOMEM;
+        if (s->out2 && mpmi_decode_val(vp, vn, &v)) {
+            mpm_val_free(k);
+            return MPM_ENOMEM;
+        }
+        if (s->out) *(mpm_val **)s->out = k;
+        if (s->out2) *(mpm_val **)s->out2 = v;
+        return 0;
+    }
+    case MPMI_R_HANDLE: {
+        int64_t v;
+        if (mpmi_item_int(&it, &v)) return mpmi_error(MPM_EPROTO, "unexpected reply type");
+        ((mpmi_handle *)s->out)->id = (uint64_t)v;
+        return 0;
+    }
+    }
+    return mpmi_error(MPM_EPROTO, "bad result kind");
+}
+
+/* Read one [status, value|message] result at r into sink. */
+static int client_result(mpmi_rd *r, mpmi_sink *s)
+{
+    mpmi_item it, st;
+    const unsigned char *p;
+    size_t n;
+    if (mpmi_rd_next(r, &it) || it.type != MPMI_ARRAY || it.v.n != 2 || mpmi_rd_next(r, &st) ||
+        st.type != MPMI_INT || mpmi_rd_value(r, &p, &n))
+        return mpmi_error(MPM_EPROTO, "malformed reply");
+    if (st.v.i != 0) {
+        mpmi_item msg;
+        mpmi_rd mr;
+        mpmi_rd_init(&mr, p, n);
+        int code = st.v.i > 0 && st.v.i < 1000 ? -(int)st.v.i : MPM_EPROTO;
+        if (mpmi_rd_next(&mr, &msg) == 0 && msg.type == MPMI_STR)
+            return mpmi_error(code, "%.*s", (int)msg.v.s.n, msg.v.s.p);
+        return mpmi_error(code, "%s", mpm_strerror(code));
+    }
+    return client_sink(p, n, s);
+}
+
+/*---- calls ---------------------------------------------------------------*/
+
+static int client_pack_call(msgpack_packer *pk, uint64_t id, int op, const mpm_val *args,
+                            int nargs)
+{
+    msgpack_pack_array(pk, 2 + (size_t)nargs);
+    msgpack_pack_uint64(pk, id);
+    msgpack_pack_int(pk, op);
+    for (int i = 0; i < nargs; i++) {
+        int rc = mpmi_pack_val(pk, &args[i], 1);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static void client_lock(mpm_manager *m)
+{
+    if (m->pid != getpid()) pthread_mutex_init(&m->mu, NULL); /* a forked copy may be held */
+    pthread_mutex_lock(&m->mu);
+}
+
+int mpmi_call_id(mpm_manager *m, uint64_t id, int op, const mpm_val *args, int nargs,
+                 mpmi_sink sink)
+{
+    if (!m) return mpmi_error(MPM_EINVAL, "ValueError: NULL manager");
+    client_batch *b = client_tls_batch;
+    if (b && b->m == m) {
+        if (b->n == b->cap) {
+            size_t cap = b->cap ? b->cap * 2 : 16;
+            mpmi_sink *s = realloc(b->sinks, cap * sizeof *s);
+            if (!s) return mpmi_error(MPM_ENOMEM, "out of memory");
+            b->sinks = s;
+            b->cap = cap;
+        }
+        size_t mark = b->body.len;
+        int rc = client_pack_call(&b->pk, id, op, args, nargs);
+        if (rc) {
+            b->body.len = mark;
+            return rc;
+        }
+        b->sinks[b->n++] = sink;
+        return 0;
+    }
+
+    client_lock(m);
+    int rc = client_ensure(m);
+    if (!rc) {
+        m->out.len = 0;
+        m->out.oom = 0;
+        mpmi_buf_reserve(&m->out, REQ_OFF + 64);
+        m->out.len = REQ_OFF;
+        msgpack_pack_array(&m->pk, 1);
+        rc = client_pack_call(&m->pk, id, op, args, nargs);
+    }
+    unsigned char *body;
+    size_t blen;
+    if (!rc) rc = client_exchange(m, &m->out, &body, &blen);
+    if (!rc) {
+        mpmi_rd r;
+        mpmi_item it;
+        mpmi_rd_init(&r, body, blen);
+        if (mpmi_rd_next(&r, &it) || it.type != MPMI_ARRAY || it.v.n != 1)
+            rc = mpmi_error(MPM_EPROTO, "malformed reply");
+        else
+            rc = client_result(&r, &sink);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+int mpmi_call(mpmi_handle *h, int op, const mpm_val *args, int nargs, mpmi_sink sink)
+{
+    if (!h) return mpmi_error(MPM_EINVAL, "ValueError: NULL handle");
+    if (!h->id) return mpmi_error(MPM_ESTATE, "handle is not ready (its batch has not run)");
+    return mpmi_call_id(h->m, h->id, op, args, nargs, sink);
+}
+
+/*---- batches -------------------------------------------------------------*/
+
+int mpm_batch_begin(mpm_manager *m)
+{
+    if (!m) return mpmi_error(MPM_EINVAL, "ValueError: NULL manager");
+    if (client_tls_batch) return mpmi_error(MPM_EBATCH, "a batch is already open on this thread");
+    client_batch *b = calloc(1, sizeof *b);
+    if (!b) return mpmi_error(MPM_ENOMEM, "out of memory");
+    b->m = m;
+    mpmi_buf_init(&b->body);
+    mpmi_pk_init(&b->pk, &b->body);
+    client_tls_batch = b;
+    return 0;
+}
+
+size_t mpm_batch_size(const mpm_manager *m)
+{
+    client_batch *b = client_tls_batch;
+    return b && b->m == m ? b->n : 0;
+}
+
+int mpm_batch_exec(mpm_manager *m, int *codes, size_t ncodes)
+{
+    client_batch *b = client_tls_batch;
+    if (!m || !b || b->m != m) return mpmi_error(MPM_EBATCH, "no batch is open on this manager");
+    client_tls_batch = NULL;
+    int first = 0;
+    if (b->n == 0) goto done;
+
+    client_lock(m);
+    int rc = client_ensure(m);
+    if (!rc) {
+        m->out.len = 0;
+        m->out.oom = 0;
+        mpmi_buf_reserve(&m->out, REQ_OFF + 8 + b->body.len);
+        m->out.len = REQ_OFF;
+        msgpack_pack_array(&m->pk, b->n);
+        mpmi_buf_append(&m->out, b->body.data, b->body.len);
+    }
+    unsigned char *body;
+    size_t blen;
+    if (!rc) rc = client_exchange(m, &m->out, &body, &blen);
+    if (rc) {
+        first = rc;
+        for (size_t i = 0; i < ncodes && i < b->n; i++) codes[i] = rc;
+    } else {
+        mpmi_rd r;
+        mpmi_item it;
+        char firstmsg[sizeof client_errmsg] = "";
+        mpmi_rd_init(&r, body, blen);
+        if (mpmi_rd_next(&r, &it) || it.type != MPMI_ARRAY || it.v.n != b->n) {
+            first = mpmi_error(MPM_EPROTO, "malformed batch reply");
+        } else {
+            for (uint32_t i = 0; i < b->n; i++) {
+                int c = client_result(&r, &b->sinks[i]);
+                if (codes && i < ncodes) codes[i] = c;
+                if (c && !first) {
+                    first = c;
+                    memcpy(firstmsg, client_errmsg, sizeof firstmsg);
+                }
+                if (c == MPM_EPROTO) break;
+            }
+            if (first) memcpy(client_errmsg, firstmsg, sizeof firstmsg);
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+done:
+    mpmi_buf_free(&b->body);
+    free(b->sinks);
+    free(b);
+    return first;
+}
+
+/*---- handles -------------------------------------------------------------*/
+
+static void handle_link(mpm_manager *m, mpmi_handle *h)
+{
+    client_lock(m);
+    h->next = m->handles;
+    h->prev = NULL;
+    if (m->handles) m->handles->prev = h;
+    m->handles = h;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void handle_unlink(mpm_manager *m, mpmi_handle *h)
+{
+    if (h->prev) h->prev->next = h->next;
+    else m->handles = h->next;
+    if (h->next) h->next->prev = h->prev;
+}
+
+int mpmi_create(mpm_manager *m, int type, char typecode, const mpm_val *args, int nargs,
+                void **out)
+{
+    mpm_val a[MPMI_MAX_CREATE_ARGS + 1];
+    if (!m || !out) return mpmi_error(MPM_EINVAL, "ValueError: NULL argument");
+    *out = NULL;
+    if (nargs > MPMI_MAX_CREATE_ARGS) return mpmi_error(MPM_EINVAL, "too many arguments");
+    mpmi_handle *h = calloc(1, sizeof *h);
+    if (!h) return mpmi_error(MPM_ENOMEM, "out of memory");
+    h->m = m;
+    h->type = type;
+    h->typecode = typecode;
+    a[0] = MPM_INT(type);
+    for (int i = 0; i < nargs; i++) a[i + 1] = args[i];
+    int rc = mpmi_call_id(m, 0, MPMI_OP_CREATE, a, nargs + 1, (mpmi_sink){MPMI_R_HANDLE, h, NULL});
+    if (rc) {
+        free(h);
+        return rc;
+    }
+    handle_link(m, h);
+    *out = h;
+    return 0;
+}
+
+void mpmi_handle_close(mpmi_handle *h)
+{
+    if (!h) return;
+    mpm_manager *m = h->m;
+    if (h->id) {
+        mpm_val id = MPM_INT((int64_t)h->id);
+        mpmi_call_id(m, 0, MPMI_OP_DECREF, &id, 1, MPMI_SINK_NONE);
+    }
+    client_lock(m);
+    handle_unlink(m, h);
+    pthread_mutex_unlock(&m->mu);
+    free(h);
+}
+
+uint64_t mpm_handle_id(const void *handle)
+{
+    return handle ? ((const mpmi_handle *)handle)->id : 0;
+}
+
+mpm_objtype mpm_handle_type(const void *handle)
+{
+    return handle ? (mpm_objtype)((const mpmi_handle *)handle)->type : 0;
+}
+
+void mpm_handle_close(void *handle)
+{
+    mpmi_handle_close(handle);
+}
+
+int mpm_handle_repr(const void *handle, char **out)
+{
+    if (!out) return mpmi_error(MPM_EINVAL, "ValueError: NULL out");
+    return mpmi_call((mpmi_handle *)handle, MPMI_OP_REPR, NULL, 0, MPMI_SINK_STR(out));
+}
+
+int mpm_handle_print(const void *handle)
+{
+    char *s = NULL;
+    int rc = mpm_handle_repr(handle, &s);
+    if (rc) return rc;
+    puts(s);
+    fflush(stdout);
+    free(s);
+    return 0;
+}
+
+/*---- managers ------------------------------------------------------------*/
+
+static int client_new(mpm_manager **out, const char *url, const void *key, size_t klen)
+{
+    if (sodium_init() < 0) return mpmi_error(MPM_ESYS, "libsodium failed to initialise");
+    mpm_manager *m = calloc(1, sizeof *m);
+    if (!m) return mpmi_error(MPM_ENOMEM, "out of memory");
+    pthread_mutex_init(&m->mu, NULL);
+    m->fd = -1;
+    m->server_pid = -1;
+    m->parent_fd = -1;
+    m->pid = getpid();
+    m->url = strdup(url);
+    m->authkey = malloc(klen ? klen : 1);
+    if (!m->url || !m->authkey) {
+        free(m->url);
+        free(m->authkey);
+        free(m);
+        return mpmi_error(MPM_ENOMEM, "out of memory");
+    }
+    if (klen) memcpy(m->authkey, key, klen);
+    m->klen = klen;
+    mpmi_buf_init(&m->out);
+    mpmi_buf_init(&m->in);
+    mpmi_pk_init(&m->pk, &m->out);
+    randombytes_buf(m->token, sizeof m->token);
+    int rc = client_parse_url(m, m->url);
+    if (rc) {
+        mpm_manager_close(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int mpm_connect(mpm_manager **out, const char *url, const void *authkey, size_t len)
+{
+    if (!out || !url) return mpmi_error(MPM_EINVAL, "ValueError: NULL argument");
+    *out = NULL;
+    if (!authkey && getenv("MPM_AUTHKEY")) {
+        authkey = getenv("MPM_AUTHKEY");
+        len = strlen(authkey);
+    }
+    mpm_manager *m;
+    int rc = client_new(&m, url, authkey, authkey ? len : 0);
+    if (rc) return rc;
+    client_lock(m);
+    rc = client_ensure(m);
+    pthread_mutex_unlock(&m->mu);
+    if (rc) {
+        char msg[sizeof client_errmsg];
+        memcpy(msg, client_errmsg, sizeof msg);
+        mpm_manager_close(m);
+        memcpy(client_errmsg, msg, sizeof msg);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+static const char *client_mpmd_path(const mpm_start_opts *o)
+{
+    if (o && o->mpmd_path) return o->mpmd_path;
+    if (getenv("MPM_MPMD")) return getenv("MPM_MPMD");
+    if (MPM_MPMD_BUILD_PATH[0] && access(MPM_MPMD_BUILD_PATH, X_OK) == 0)
+        return MPM_MPMD_BUILD_PATH;
+    return "mpmd";
+}
+
+int mpm_manager_start(mpm_manager **out, const mpm_start_opts *opts)
+{
+    if (!out) return mpmi_error(MPM_EINVAL, "ValueError: NULL out");
+    *out = NULL;
+    if (sodium_init() < 0) return mpmi_error(MPM_ESYS, "libsodium failed to initialise");
+    const char *tmp = getenv("TMPDIR");
+    char dir[256], sock[300], url[320];
+    snprintf(dir, sizeof dir, "%s/mpm-XXXXXX", tmp && *tmp && strlen(tmp) < 100 ? tmp : "/tmp");
+    if (!mkdtemp(dir)) return mpmi_error(MPM_ESYS, "mkdtemp: %s", strerror(errno));
+    snprintf(sock, sizeof sock, "%s/mpmd.sock", dir);
+    snprintf(url, sizeof url, "unix://%s", sock);
+    unsigned char key[32];
+    randombytes_buf(key, sizeof key);
+
+    int keyp[2], readyp[2], parentp[2];
+    if (pipe2(keyp, O_CLOEXEC)) {
+        rmdir(dir);
+        return mpmi_error(MPM_ESYS, "pipe: %s", strerror(errno));
+    }
+    if (pipe2(readyp, O_CLOEXEC)) {
+        close(keyp[0]);
+        close(keyp[1]);
+        rmdir(dir);
+        return mpmi_error(MPM_ESYS, "pipe: %s", strerror(errno));
+    }
+    if (pipe2(parentp, O_CLOEXEC)) {
+        close(keyp[0]);
+        close(keyp[1]);
+        close(readyp[0]);
+        close(readyp[1]);
+        rmdir(dir);
+        return mpmi_error(MPM_ESYS, "pipe: %s", strerror(errno));
+    }
+    /* everything the child needs is prepared before fork */
+    const char *path = client_mpmd_path(opts);
+    char kfd[16], rfd[16], pfd[16];
+    snprintf(kfd, sizeof kfd, "%d", keyp[0]);
+    snprintf(rfd, sizeof rfd, "%d", readyp[1]);
+    snprintf(pfd, sizeof pfd, "%d", parentp[0]);
+    const char *argv[16];
+    int ac = 0;
+    argv[ac++] = path;
+    argv[ac++] = "--listen";
+    argv[ac++] = url;
+    if (opts && opts->listen) {
+        argv[ac++] = "--listen";
+        argv[ac++] = opts->listen;
+    }
+    argv[ac++] = "--authkey-fd";
+    argv[ac++] = kfd;
+    argv[ac++] = "--ready-fd";
+    argv[ac++] = rfd;
+    argv[ac++] = "--parent-fd";
+    argv[ac++] = pfd;
+    argv[ac++] = "--private";
+    if (!(opts && opts->log) && !getenv("MPM_LOG")) argv[ac++] = "--quiet";
+    argv[ac] = NULL;
+
+    /* the key fits the pipe's buffer: write it before the child exists, so a
+     * child that dies early cannot make this a SIGPIPE */
+    if (stream_write_all_fd(keyp[1], key, sizeof key)) {
+        close(keyp[0]);
+        close(keyp[1]);
+        close(readyp[0]);
+        close(readyp[1]);
+        close(parentp[0]);
+        close(parentp[1]);
+        rmdir(dir);
+        return mpmi_error(MPM_ESYS, "pipe write: %s", strerror(errno));
+    }
+    close(keyp[1]);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* own process group: a ^C aimed at the program reaches the server
+         * only through its parent's shutdown, never mid-call */
+        setpgid(0, 0);
+        fcntl(keyp[0], F_SETFD, 0);
+        fcntl(readyp[1], F_SETFD, 0);
+        fcntl(parentp[0], F_SETFD, 0);
+        if (strchr(path, '/')) execv(path, (char *const *)argv);
+        else execvp(path, (char *const *)argv);
+        _exit(127);
+    }
+    close(keyp[0]);
+    close(readyp[1]);
+    close(parentp[0]);
+    if (pid < 0) {
+        close(readyp[0]);
+        close(parentp[1]);
+        rmdir(dir);
+        return mpmi_error(MPM_ESYS, "fork: %s", strerror(errno));
+    }
+    int rc = 0;
+    char bound[1024];
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(readyp[0], bound + got, sizeof bound - 1 - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+        if (got == sizeof bound - 1) break;
+    }
+    bound[got] = 0;
+    close(readyp[0]);
+    if (rc || got == 0) {
+        close(parentp[1]);
+        waitpid(pid, NULL, 0);
+        rmdir(dir);
+        return mpmi_error(MPM_ESYS, "the manager server (%s) did not start; set MPM_MPMD to "
+                                    "the mpmd binary", path);
+    }
+    mpm_manager *m;
+    rc = client_new(&m, url, key, sizeof key);
+    sodium_memzero(key, sizeof key);
+    if (rc) {
+        close(parentp[1]);
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        return rc;
+    }
+    m->server_pid = pid;
+    m->private_child = 1;
+    m->parent_fd = parentp[1];
+    snprintf(m->bound, sizeof m->bound, "%s", bound);
+    client_lock(m);
+    rc = client_ensure(m);
+    pthread_mutex_unlock(&m->mu);
+    if (rc) {
+        mpm_manager_shutdown(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+const char *mpm_manager_address(const mpm_manager *m)
+{
+    return m ? m->url : NULL;
+}
+
+void mpm_manager_close(mpm_manager *m)
+{
+    if (!m) return;
+    if (client_tls_batch && client_tls_batch->m == m) {
+        mpmi_buf_free(&client_tls_batch->body);
+        free(client_tls_batch->sinks);
+        free(client_tls_batch);
+        client_tls_batch = NULL;
+    }
+    /* the server releases a session's handles when its connection goes */
+    while (m->handles) {
+        mpmi_handle *h = m->handles;
+        m->handles = h->next;
+        free(h);
+    }
+    if (m->pid == getpid()) client_disconnect(m);
+    else if (m->fd >= 0) close(m->fd);
+    if (m->parent_fd >= 0) close(m->parent_fd);
+    if (m->private_child && m->server_pid > 0) waitpid(m->server_pid, NULL, 0);
+    mpmi_buf_free(&m->out);
+    mpmi_buf_free(&m->in);
+    if (m->authkey) sodium_memzero(m->authkey, m->klen);
+    free(m->authkey);
+    free(m->url);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+int mpm_manager_shutdown(mpm_manager *m)
+{
+    if (!m) return 0;
+    int rc = mpmi_call_id(m, 0, MPMI_OP_SHUTDOWN, NULL, 0, MPMI_SINK_NONE);
+    mpm_manager_close(m);
+    return rc;
+}
+
+int mpm_ping(mpm_manager *m)
+{
+    return mpmi_call_id(m, 0, MPMI_OP_PING, NULL, 0, MPMI_SINK_NONE);
+}
+
+int mpm_manager_object_count(mpm_manager *m, size_t *n)
+{
+    if (!n) return mpmi_error(MPM_EINVAL, "ValueError: NULL out");
+    return mpmi_call_id(m, 0, MPMI_OP_NOBJECTS, NULL, 0, MPMI_SINK_SIZE(n));
+}
+
+int mpm_manager_debug_sleep(mpm_manager *m, int64_t ms)
+{
+    mpm_val a = MPM_INT(ms);
+    return mpmi_call_id(m, 0, MPMI_OP_SLEEP, &a, 1, MPMI_SINK_NONE);
+}

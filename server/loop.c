@@ -1,0 +1,878 @@
+/* loop.c - mpmd's event loop: listeners, stream connections, the handshake,
+ * request execution, parked calls and their deadlines.  One thread. */
+#define _GNU_SOURCE
+#include "loop.h"
+#include "../protocol/url.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Stop reading from a client whose replies pile up unread past this. */
+#define LOOP_OUT_HIGH (64u << 20)
+
+void mpmi_log(mpmi_srv *s, const char *fmt, ...)
+{
+    if (!s->log) return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "mpmd[%d]: %s\n", (int)getpid(), msg);
+}
+
+int64_t mpmi_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int mpmi_ev_add(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
+{
+    struct epoll_event e = {.events = events, .data.ptr = ev};
+    return epoll_ctl(s->epfd, EPOLL_CTL_ADD, ev->fd, &e);
+}
+
+/*---- deadline heap ---------------------------------------------------------*/
+
+static void heap_swap(mpmi_srv *s, size_t a, size_t b)
+{
+    mpmi_waiter *t = s->heap[a];
+    s->heap[a] = s->heap[b];
+    s->heap[b] = t;
+    s->heap[a]->heap_idx = a;
+    s->heap[b]->heap_idx = b;
+}
+
+static void heap_up(mpmi_srv *s, size_t i)
+{
+    while (i && s->heap[(i - 1) / 2]->deadline > s->heap[i]->deadline) {
+        heap_swap(s, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void heap_down(mpmi_srv *s, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < s->heap_len && s->heap[l]->deadline < s->heap[m]->deadline) m = l;
+        if (r < s->heap_len && s->heap[r]->deadline < s->heap[m]->deadline) m = r;
+        if (m == i) return;
+        heap_swap(s, i, m);
+        i = m;
+    }
+}
+
+static int heap_push(mpmi_srv *s, mpmi_waiter *w)
+{
+    if (s->heap_len == s->heap_cap) {
+        size_t cap = s->heap_cap ? s->heap_cap * 2 : 64;
+        mpmi_waiter **h = realloc(s->heap, cap * sizeof *h);
+        if (!h) return -1;
+        s->heap = h;
+        s->heap_cap = cap;
+    }
+    w->heap_idx = s->heap_len;
+    s->heap[s->heap_len++] = w;
+    heap_up(s, w->heap_idx);
+    return 0;
+}
+
+static void heap_remove(mpmi_srv *s, mpmi_waiter *w)
+{
+    size_t i = w->heap_idx;
+    if (i == SIZE_MAX) return;
+    w->heap_idx = SIZE_MAX;
+    s->heap_len--;
+    if (i == s->heap_len) return;
+    s->heap[i] = s->heap[s->heap_len];
+    s->heap[i]->heap_idx = i;
+    heap_down(s, i);
+    heap_up(s, i);
+}
+
+/*---- parking ---------------------------------------------------------------*/
+
+mpmi_waiter *mpmi_park(mpmi_call *c, int64_t timeout_ms, void (*on_timeout)(mpmi_waiter *),
+                       void (*on_drop)(mpmi_waiter *))
+{
+    mpmi_waiter *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->srv = c->srv;
+    w->req = c->req;
+    w->on_timeout = on_timeout;
+    w->on_drop = on_drop;
+    w->heap_idx = SIZE_MAX;
+    w->deadline = timeout_ms < 0 ? INT64_MAX : mpmi_now_ms() + timeout_ms;
+    if (w->deadline != INT64_MAX && heap_push(c->srv, w)) {
+        free(w);
+        return NULL;
+    }
+    c->req->parked = w;
+    return w;
+}
+
+static void ready_push(mpmi_srv *s, mpmi_req *r)
+{
+    if (r->queued) return;
+    r->queued = 1;
+    r->next_ready = NULL;
+    if (s->ready_tail) s->ready_tail->next_ready = r;
+    else s->ready = r;
+    s->ready_tail = r;
+}
+
+static void ready_unlink(mpmi_srv *s, mpmi_req *r)
+{
+    if (!r->queued) return;
+    mpmi_req **pp = &s->ready, *prev = NULL;
+    while (*pp && *pp != r) {
+        prev = *pp;
+        pp = &(*pp)->next_ready;
+    }
+    if (*pp) *pp = r->next_ready;
+    if (s->ready_tail == r) s->ready_tail = prev;
+    r->queued = 0;
+}
+
+msgpack_packer *mpmi_answer_pk(mpmi_waiter *w)
+{
+    mpmi_req *r = w->req;
+    r->reply.len = r->mark;
+    msgpack_pack_array(&r->pk, 2);
+    msgpack_pack_int(&r->pk, 0);
+    return &r->pk;
+}
+
+static void answer_finish(mpmi_waiter *w)
+{
+    mpmi_req *r = w->req;
+    heap_remove(w->srv, w);
+    r->parked = NULL;
+    r->done++;
+    ready_push(w->srv, r);
+    free(w);
+}
+
+void mpmi_answer_done(mpmi_waiter *w)
+{
+    answer_finish(w);
+}
+
+void mpmi_answer_err(mpmi_waiter *w, int code, const char *fmt, ...)
+{
+    mpmi_req *r = w->req;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->reply.len = r->mark;
+    msgpack_pack_array(&r->pk, 2);
+    msgpack_pack_int(&r->pk, -code);
+    mpmi_pk_str(&r->pk, msg, strlen(msg));
+    w->srv->stats.errors++;
+    answer_finish(w);
+}
+
+static void expire_waiters(mpmi_srv *s)
+{
+    int64_t now = mpmi_now_ms();
+    while (s->heap_len && s->heap[0]->deadline <= now) {
+        mpmi_waiter *w = s->heap[0];
+        heap_remove(s, w);
+        w->on_timeout(w); /* answers, which frees w */
+    }
+}
+
+/*---- requests --------------------------------------------------------------*/
+
+/* Reply buffer: [4 length][16 header] then the body. */
+#define REPLY_OFF (MPMI_LEN_PREFIX + MPMI_HDR_LEN)
+
+static void req_reset(mpmi_req *r)
+{
+    r->reply.len = 0;
+    r->reply.oom = 0;
+    mpmi_buf_reserve(&r->reply, REPLY_OFF + 256);
+    r->reply.len = REPLY_OFF;
+    r->ncalls = r->done = 0;
+    r->parked = NULL;
+}
+
+static void pack_error(mpmi_req *r, int code, const char *msg, size_t n)
+{
+    msgpack_pack_array(&r->pk, 2);
+    msgpack_pack_int(&r->pk, -code);
+    mpmi_pk_str(&r->pk, msg, n);
+}
+
+static int call_generic(mpmi_obj *o, mpmi_call *c)
+{
+    switch (c->op) {
+    case MPMI_OP_REPR: {
+        mpmi_buf b;
+        mpmi_buf_init(&b);
+        int rc = o->type->repr(o, &b);
+        if (rc == 0 && b.oom) rc = MPM_ENOMEM;
+        if (rc == 0) mpmi_pk_str(c->pk, (const char *)b.data, b.len);
+        mpmi_buf_free(&b);
+        return rc ? mpmi_fail(c, rc, "MemoryError") : 0;
+    }
+    case MPMI_OP_COPY: return o->type->copy(o, c->pk);
+    case MPMI_OP_TYPECODE:
+        if (o->type->typecode) {
+            char tc = o->type->typecode(o);
+            return mpmi_pk_str(c->pk, &tc, 1);
+        }
+        break;
+    }
+    return mpmi_fail(c, MPM_ENOMETHOD, "AttributeError: '%s' object has no method %s",
+                     o->type->name, mpmi_op_name(c->op));
+}
+
+static int run_call(mpmi_srv *s, mpmi_req *r, mpmi_call *c)
+{
+    mpmi_item it;
+    int64_t id = 0, op = 0;
+    c->argc = 0;
+    if (mpmi_rd_next(&r->rd, &it) || it.type != MPMI_ARRAY || it.v.n < 2)
+        return mpmi_fail(c, MPM_EPROTO, "malformed call");
+    uint32_t n = it.v.n;
+    mpmi_item a, b;
+    if (mpmi_rd_next(&r->rd, &a) || mpmi_item_int(&a, &id) || id < 0 ||
+        mpmi_rd_next(&r->rd, &b) || mpmi_item_int(&b, &op)) {
+        for (uint32_t i = 2; i < n; i++) mpmi_rd_skip(&r->rd, 1);
+        return mpmi_fail(c, MPM_EPROTO, "malformed call");
+    }
+    for (uint32_t i = 2; i < n; i++) {
+        const unsigned char *p;
+        size_t len;
+        if (mpmi_rd_value(&r->rd, &p, &len)) return mpmi_fail(c, MPM_EPROTO, "malformed call");
+        if (c->argc < MPMI_MAX_ARGS) c->argv[c->argc] = (mpmi_arg){p, len};
+        c->argc++;
+    }
+    if (c->argc > MPMI_MAX_ARGS) return mpmi_fail(c, MPM_EARGS, "TypeError: too many arguments");
+    c->op = (int)op;
+    s->stats.calls++;
+    if (id == 0) return mpmi_manager_call(c);
+
+    mpmi_obj *o = mpmi_obj_find(s, (uint64_t)id);
+    if (!o) return mpmi_fail(c, MPM_ENOOBJ, "no object with id %lld", (long long)id);
+    for (const mpmi_method *m = o->type->methods; m && m->op; m++) {
+        if (m->op != op) continue;
+        if (c->argc < m->min_args || c->argc > m->max_args) {
+            if (m->min_args == m->max_args)
+                return mpmi_fail(c, MPM_EARGS, "TypeError: %s.%s takes %d arguments (%d given)",
+                                 o->type->name, mpmi_op_name(c->op), m->min_args, c->argc);
+            return mpmi_fail(c, MPM_EARGS, "TypeError: %s.%s takes %d to %d arguments (%d given)",
+                             o->type->name, mpmi_op_name(c->op), m->min_args, m->max_args,
+                             c->argc);
+        }
+        return m->fn(o, c);
+    }
+    if (c->argc) return mpmi_fail(c, MPM_EARGS, "TypeError: %s takes no arguments",
+                                  mpmi_op_name(c->op));
+    return call_generic(o, c);
+}
+
+static int req_send(mpmi_conn *c)
+{
+    mpmi_req *r = &c->req;
+    if (r->reply.oom || mpmi_buf_reserve(&r->reply, MPMI_TAG_LEN)) {
+        mpmi_log(c->srv, "%s: out of memory building a reply", c->peer);
+        return -1;
+    }
+    size_t body = r->reply.len - REPLY_OFF;
+    size_t flen = mpmi_seal(&c->chan, r->reply.data + MPMI_LEN_PREFIX, body);
+    mpmi_put_u32(r->reply.data, (uint32_t)flen);
+    c->srv->stats.bytes_out += flen + MPMI_LEN_PREFIX;
+    return c->send(c, r->reply.data + MPMI_LEN_PREFIX, flen);
+}
+
+/* Run the request's remaining calls.  1 = parked, 0 = finished and sent,
+ * -1 = the connection must close. */
+static int req_run(mpmi_conn *conn)
+{
+    mpmi_req *r = &conn->req;
+    mpmi_srv *s = conn->srv;
+    mpmi_buf msg;
+    mpmi_buf_init(&msg);
+    while (r->done < r->ncalls) {
+        mpmi_call c = {.srv = s, .sess = conn->sess, .req = r, .pk = &r->pk, .msg = &msg};
+        size_t mark = r->reply.len;
+        msgpack_pack_array(&r->pk, 2);
+        msgpack_pack_int(&r->pk, 0);
+        msg.len = 0;
+        int rc = run_call(s, r, &c);
+        if (rc == MPMI_PARKED) {
+            r->mark = mark;
+            r->reply.len = mark;
+            conn->busy = 1;
+            mpmi_buf_free(&msg);
+            return 1;
+        }
+        if (rc < 0) {
+            s->stats.errors++;
+            r->reply.len = mark;
+            if (msg.len == 0) mpmi_buf_puts(&msg, mpm_strerror(rc));
+            pack_error(r, rc, (const char *)msg.data, msg.len);
+        }
+        r->done++;
+    }
+    mpmi_buf_free(&msg);
+    conn->busy = 0;
+    return req_send(conn);
+}
+
+static void conn_interest(mpmi_conn *c)
+{
+    if (c->ev.fd < 0) return;
+    uint32_t want = EPOLLRDHUP;
+    if (!c->busy && c->out.len < LOOP_OUT_HIGH) want |= EPOLLIN;
+    if (c->out.len) want |= EPOLLOUT;
+    if (want == c->interest) return;
+    struct epoll_event e = {.events = want, .data.ptr = &c->ev};
+    epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->ev.fd, &e);
+    c->interest = want;
+}
+
+static int conn_request(mpmi_conn *c, const unsigned char *body, size_t n)
+{
+    mpmi_req *r = &c->req;
+    mpmi_item it;
+    req_reset(r);
+    r->body.len = 0;
+    if (mpmi_buf_append(&r->body, body, n)) return -1;
+    mpmi_rd_init(&r->rd, r->body.data, r->body.len);
+    if (mpmi_mp_check(r->body.data, r->body.len) || mpmi_rd_next(&r->rd, &it) ||
+        it.type != MPMI_ARRAY) {
+        /* authenticated but malformed: answer, keep the connection */
+        c->srv->stats.errors++;
+        msgpack_pack_array(&r->pk, 1);
+        pack_error(r, MPM_EPROTO, "malformed request body", 22);
+        return req_send(c);
+    }
+    r->ncalls = it.v.n;
+    msgpack_pack_array(&r->pk, r->ncalls);
+    return req_run(c) < 0 ? -1 : 0;
+}
+
+/*---- handshake and frames --------------------------------------------------*/
+
+static int send_plain(mpmi_conn *c, int kind, const void *body, size_t n)
+{
+    unsigned char f[MPMI_LEN_PREFIX + MPMI_HDR_LEN + 64];
+    if (n > 64) n = 64;
+    mpmi_hdr_write(f + MPMI_LEN_PREFIX, kind, 0);
+    memcpy(f + MPMI_LEN_PREFIX + MPMI_HDR_LEN, body, n);
+    mpmi_put_u32(f, (uint32_t)(MPMI_HDR_LEN + n));
+    return c->send(c, f + MPMI_LEN_PREFIX, MPMI_HDR_LEN + n);
+}
+
+static int refuse(mpmi_conn *c, const char *why)
+{
+    c->srv->stats.refused++;
+    mpmi_log(c->srv, "%s: refused: %s", c->peer, why);
+    send_plain(c, MPMI_K_REFUSED, why, strlen(why));
+    return -1;
+}
+
+int mpmi_conn_frame(mpmi_conn *c, unsigned char *f, size_t n)
+{
+    int kind;
+    uint64_t seq;
+    mpmi_srv *s = c->srv;
+    s->stats.bytes_in += n + MPMI_LEN_PREFIX;
+    if (mpmi_hdr_read(f, n, &kind, &seq)) return refuse(c, "not an mpm frame");
+    switch (c->state) {
+    case MPMI_CS_HELLO:
+        if (kind != MPMI_K_HELLO || n != MPMI_HDR_LEN + MPMI_NONCE_LEN)
+            return refuse(c, "expected hello");
+        memcpy(c->cn, f + MPMI_HDR_LEN, MPMI_NONCE_LEN);
+        randombytes_buf(c->sn, sizeof c->sn);
+        c->state = MPMI_CS_PROOF;
+        return send_plain(c, MPMI_K_CHALLENGE, c->sn, sizeof c->sn);
+    case MPMI_CS_PROOF: {
+        unsigned char want[MPMI_MAC_LEN], reply[MPMI_MAC_LEN + 8];
+        const unsigned char *token = f + MPMI_HDR_LEN + MPMI_MAC_LEN;
+        if (kind != MPMI_K_PROOF || n != MPMI_HDR_LEN + MPMI_MAC_LEN + MPMI_TOKEN_LEN)
+            return refuse(c, "authentication failed");
+        mpmi_proof(want, s->authkey, s->authkey_len, "mpm1 client", c->cn, c->sn, token);
+        if (crypto_verify_32(want, f + MPMI_HDR_LEN)) return refuse(c, "authentication failed");
+        c->sess = mpmi_session_join(s, token);
+        if (!c->sess) return refuse(c, "out of memory");
+        mpmi_proof(reply, s->authkey, s->authkey_len, "mpm1 server", c->cn, c->sn, token);
+        mpmi_put_u64(reply + MPMI_MAC_LEN, c->sess->id);
+        mpmi_chan_init(&c->chan, s->authkey, s->authkey_len, c->cn, c->sn, 1);
+        c->state = MPMI_CS_READY;
+        mpmi_log(s, "%s: session %llu joined", c->peer, (unsigned long long)c->sess->id);
+        return send_plain(c, MPMI_K_WELCOME, reply, sizeof reply);
+    }
+    case MPMI_CS_READY: {
+        unsigned char *body;
+        size_t blen;
+        if (c->busy) return refuse(c, "request while another is running");
+        if (mpmi_open(&c->chan, f, n, &body, &blen))
+            return refuse(c, "frame failed authentication (forged, replayed or reordered)");
+        return conn_request(c, body, blen);
+    }
+    default: return -1;
+    }
+}
+
+/*---- stream connections ----------------------------------------------------*/
+
+static int stream_send(mpmi_conn *c, unsigned char *frame, size_t len)
+{
+    unsigned char *p = frame - MPMI_LEN_PREFIX;
+    size_t n = len + MPMI_LEN_PREFIX;
+    mpmi_put_u32(p, (uint32_t)len);
+    if (c->out.len == 0) {
+        ssize_t w = send(c->ev.fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+        }
+    }
+    if (n && mpmi_buf_append(&c->out, p, n)) return -1;
+    conn_interest(c);
+    return 0;
+}
+
+static void stream_release(mpmi_conn *c)
+{
+    (void)c;
+}
+
+/* Handle whole frames in c->in; -1 means close. */
+static int conn_drain(mpmi_conn *c)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (!c->busy && c->out.len < LOOP_OUT_HIGH && c->in.len - off >= MPMI_LEN_PREFIX) {
+        uint32_t flen = mpmi_get_u32(c->in.data + off);
+        if (flen < MPMI_HDR_LEN || flen > c->srv->max_frame) {
+            rc = refuse(c, flen < MPMI_HDR_LEN ? "truncated frame" : "frame too large");
+            break;
+        }
+        if (c->in.len - off - MPMI_LEN_PREFIX < flen) break;
+        off += MPMI_LEN_PREFIX;
+        rc = mpmi_conn_frame(c, c->in.data + off, flen);
+        off += flen;
+        if (rc) break;
+    }
+    mpmi_buf_consume(&c->in, off);
+    return rc;
+}
+
+static void conn_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
+{
+    mpmi_conn *c = (mpmi_conn *)ev;
+    (void)s;
+    if (events & EPOLLOUT) {
+        while (c->out.len) {
+            ssize_t w = send(c->ev.fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                mpmi_conn_close(c, "write failed");
+                return;
+            }
+            mpmi_buf_consume(&c->out, (size_t)w);
+        }
+        if (c->state == MPMI_CS_CLOSING && !c->out.len) {
+            mpmi_conn_close(c, "closed");
+            return;
+        }
+        conn_interest(c);
+    }
+    if ((events & EPOLLIN) && !c->busy) {
+        for (int rounds = 0; rounds < 4; rounds++) {
+            if (mpmi_buf_reserve(&c->in, 64 * 1024)) {
+                mpmi_conn_close(c, "out of memory");
+                return;
+            }
+            ssize_t got = recv(c->ev.fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+            if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            if (got < 0 && errno == EINTR) continue;
+            if (got <= 0) {
+                mpmi_conn_close(c, got == 0 ? "client went away" : "read failed");
+                return;
+            }
+            c->in.len += (size_t)got;
+            if (conn_drain(c)) {
+                mpmi_conn_close(c, "protocol error");
+                return;
+            }
+            if ((size_t)got < 64 * 1024 || c->busy) break;
+        }
+        conn_interest(c);
+        return;
+    }
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        /* busy connections do not read; a hang-up still ends them */
+        mpmi_conn_close(c, "client went away");
+        return;
+    }
+}
+
+mpmi_conn *mpmi_conn_new(mpmi_srv *s, int fd, const char *peer)
+{
+    mpmi_conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->ev.fn = conn_event;
+    c->ev.fd = fd;
+    c->srv = s;
+    c->state = MPMI_CS_HELLO;
+    c->req.conn = c;
+    mpmi_pk_init(&c->req.pk, &c->req.reply);
+    c->send = stream_send;
+    c->release = stream_release;
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    s->stats.conns_total++;
+    return c;
+}
+
+void mpmi_conn_close(mpmi_conn *c, const char *why)
+{
+    mpmi_srv *s = c->srv;
+    mpmi_req *r = &c->req;
+    mpmi_log(s, "%s: %s", c->peer, why);
+    if (r->parked) {
+        mpmi_waiter *w = r->parked;
+        heap_remove(s, w);
+        if (w->on_drop) w->on_drop(w);
+        free(w);
+        r->parked = NULL;
+    }
+    ready_unlink(s, r);
+    if (c->sess) mpmi_session_leave(s, c->sess);
+    if (c->ev.fd >= 0) {
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->ev.fd, NULL);
+        close(c->ev.fd);
+    }
+    c->release(c);
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->nconns--;
+    mpmi_buf_free(&c->in);
+    mpmi_buf_free(&c->out);
+    mpmi_buf_free(&r->body);
+    mpmi_buf_free(&r->reply);
+    free(c);
+}
+
+static void run_ready(mpmi_srv *s)
+{
+    while (s->ready) {
+        mpmi_req *r = s->ready;
+        s->ready = r->next_ready;
+        if (!s->ready) s->ready_tail = NULL;
+        r->queued = 0;
+        mpmi_conn *c = r->conn;
+        int rc = req_run(c);
+        if (rc < 0 || (rc == 0 && conn_drain(c))) {
+            mpmi_conn_close(c, "closed after a parked call");
+            continue;
+        }
+        conn_interest(c);
+    }
+}
+
+/*---- listeners -------------------------------------------------------------*/
+
+static void listener_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
+{
+    mpmi_listener *l = (mpmi_listener *)ev;
+    (void)events;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(l->ev.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                mpmi_log(s, "accept on %s: %s", l->url, strerror(errno));
+            return;
+        }
+        char peer[96];
+        if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+            int one = 1;
+            char host[64], port[16];
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, port, sizeof port,
+                        NI_NUMERICHOST | NI_NUMERICSERV);
+            snprintf(peer, sizeof peer, "tcp:%s:%s", host, port);
+        } else {
+            struct ucred cr;
+            socklen_t cl = sizeof cr;
+            if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
+                snprintf(peer, sizeof peer, "unix:pid %d", (int)cr.pid);
+            else
+                snprintf(peer, sizeof peer, "unix");
+        }
+        mpmi_conn *c = mpmi_conn_new(s, fd, peer);
+        if (!c || mpmi_ev_add(s, &c->ev, EPOLLIN | EPOLLRDHUP)) {
+            if (c) {
+                c->ev.fd = -1;
+                mpmi_conn_close(c, "cannot watch");
+            }
+            close(fd);
+            continue;
+        }
+        c->interest = EPOLLIN | EPOLLRDHUP;
+        mpmi_log(s, "%s: connected", peer);
+    }
+}
+
+static int is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+    return 0;
+}
+
+static int listen_tcp(mpmi_srv *s, const char *hp, mpmi_listener *l, char *actual, size_t an)
+{
+    char host[256], port[32];
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+    if (mpmi_split_hostport(hp, host, sizeof host, port, sizeof port)) {
+        mpmi_log(s, "bad tcp address '%s' (want tcp://HOST:PORT)", hp);
+        return -1;
+    }
+    int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+    if (rc) {
+        fprintf(stderr, "mpmd: cannot resolve '%s': %s\n", host, gai_strerror(rc));
+        return -1;
+    }
+    if (!is_loopback(ai->ai_addr) && s->authkey_len == 0) {
+        fprintf(stderr, "mpmd: refusing to listen on non-loopback %s without an authkey "
+                        "(use --authkey-file or MPM_AUTHKEY)\n", hp);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0) {
+        freeaddrinfo(ai);
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, SOMAXCONN)) {
+        fprintf(stderr, "mpmd: cannot listen on tcp://%s: %s\n", hp, strerror(errno));
+        close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char h2[64], p2[16];
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    getnameinfo((struct sockaddr *)&ss, sl, h2, sizeof h2, p2, sizeof p2,
+                NI_NUMERICHOST | NI_NUMERICSERV);
+    if (ss.ss_family == AF_INET6) snprintf(actual, an, "tcp://[%s]:%s", h2, p2);
+    else snprintf(actual, an, "tcp://%s:%s", h2, p2);
+    l->ev.fd = fd;
+    return 0;
+}
+
+static int listen_unix(mpmi_srv *s, const char *path, mpmi_listener *l, char *actual, size_t an)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct stat st;
+    (void)s;
+    if (strlen(path) >= sizeof sa.sun_path) {
+        fprintf(stderr, "mpmd: unix socket path too long: %s\n", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        /* a socket nobody answers on is stale: take its place */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            close(probe);
+            fprintf(stderr, "mpmd: %s is in use by a running server\n", path);
+            return -1;
+        }
+        if (probe >= 0) close(probe);
+        unlink(path);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, SOMAXCONN)) {
+        fprintf(stderr, "mpmd: cannot listen on unix://%s: %s\n", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    l->ev.fd = fd;
+    l->is_unix = 1;
+    l->path = strdup(path);
+    snprintf(actual, an, "unix://%s", path);
+    return 0;
+}
+
+int mpmi_srv_listen(mpmi_srv *s, const char *url, char *actual, size_t an)
+{
+    if (strncmp(url, "nng+", 4) == 0) return mpmi_nng_listen(s, url, actual, an);
+    mpmi_listener *l = calloc(1, sizeof *l);
+    mpmi_listener **ls = realloc(s->listeners, (s->nlisteners + 1) * sizeof *ls);
+    if (!l || !ls) {
+        free(l);
+        if (ls) s->listeners = ls;
+        return -1;
+    }
+    s->listeners = ls;
+    l->ev.fn = listener_event;
+    l->ev.fd = -1;
+    int rc;
+    if (strncmp(url, "unix://", 7) == 0) rc = listen_unix(s, url + 7, l, actual, an);
+    else if (strncmp(url, "tcp://", 6) == 0) rc = listen_tcp(s, url + 6, l, actual, an);
+    else {
+        fprintf(stderr, "mpmd: unknown URL scheme: %s (unix://, tcp://, nng+ipc://, nng+tcp://)\n",
+                url);
+        rc = -1;
+    }
+    if (rc || mpmi_ev_add(s, &l->ev, EPOLLIN)) {
+        if (l->ev.fd >= 0) close(l->ev.fd);
+        free(l->path);
+        free(l);
+        return -1;
+    }
+    snprintf(l->url, sizeof l->url, "%s", actual);
+    s->listeners[s->nlisteners++] = l;
+    mpmi_log(s, "listening on %s", actual);
+    return 0;
+}
+
+/*---- the loop --------------------------------------------------------------*/
+
+static void sig_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
+{
+    struct signalfd_siginfo si;
+    (void)events;
+    while (read(ev->fd, &si, sizeof si) == sizeof si) {
+        mpmi_log(s, "signal %u: shutting down", si.ssi_signo);
+        s->running = 0;
+    }
+}
+
+static void parent_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
+{
+    char b[64];
+    (void)events;
+    ssize_t n = read(ev->fd, b, sizeof b);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        mpmi_log(s, "the manager's processes are gone: shutting down");
+        s->running = 0;
+    }
+}
+
+int mpmi_srv_watch_parent(mpmi_srv *s, int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    s->parent_ev.fn = parent_event;
+    s->parent_ev.fd = fd;
+    return mpmi_ev_add(s, &s->parent_ev, EPOLLIN);
+}
+
+int mpmi_srv_init(mpmi_srv *s)
+{
+    unsigned char seed[16];
+    memset(s, 0, sizeof *s);
+    if (sodium_init() < 0) return -1;
+    randombytes_buf(seed, sizeof seed);
+    mpmi_hash_seed(seed);
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->epfd < 0) return -1;
+    s->max_frame = MPMI_MAX_FRAME_DEFAULT;
+    s->next_id = 1;
+    s->next_session = 1;
+    s->running = 1;
+    s->parent_ev.fd = -1;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    s->sig_ev.fn = sig_event;
+    s->sig_ev.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s->sig_ev.fd < 0 || mpmi_ev_add(s, &s->sig_ev, EPOLLIN)) return -1;
+    return 0;
+}
+
+int mpmi_srv_run(mpmi_srv *s)
+{
+    struct epoll_event evs[64];
+    while (s->running) {
+        int timeout = -1;
+        if (s->heap_len) {
+            int64_t d = s->heap[0]->deadline - mpmi_now_ms();
+            timeout = d <= 0 ? 0 : d > 60000 ? 60000 : (int)d;
+        }
+        if (s->ready) timeout = 0;
+        int n = epoll_wait(s->epfd, evs, 64, timeout);
+        if (n < 0 && errno != EINTR) return -1;
+        for (int i = 0; i < n && s->running; i++) {
+            mpmi_ev *ev = evs[i].data.ptr;
+            ev->fn(s, ev, evs[i].events);
+            run_ready(s);
+        }
+        expire_waiters(s);
+        run_ready(s);
+    }
+    return 0;
+}
+
+void mpmi_srv_fini(mpmi_srv *s)
+{
+    /* answer nothing more: drop every connection, then every object */
+    while (s->conns) {
+        mpmi_conn *c = s->conns;
+        /* give a just-written reply (e.g. to shutdown) its chance to leave */
+        if (c->out.len) (void)!send(c->ev.fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        mpmi_conn_close(c, "server shutting down");
+    }
+    mpmi_nng_fini(s);
+    mpmi_objects_fini(s);
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        mpmi_listener *l = s->listeners[i];
+        close(l->ev.fd);
+        if (l->path) unlink(l->path);
+        free(l->path);
+        free(l);
+    }
+    free(s->listeners);
+    free(s->heap);
+    if (s->sig_ev.fd >= 0) close(s->sig_ev.fd);
+    if (s->parent_ev.fd >= 0) close(s->parent_ev.fd);
+    close(s->epfd);
+    if (s->authkey) sodium_memzero(s->authkey, s->authkey_len);
+    free(s->authkey);
+}

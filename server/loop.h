@@ -1,0 +1,124 @@
+/* loop.h - the event loop's structures: server, connections, sessions, requests.
+ * Used by loop.c, objects.c, nng.c and main.c; types see only server.h. */
+#ifndef MPMI_LOOP_H
+#define MPMI_LOOP_H
+
+#include <stdio.h>
+
+#include "../protocol/wire.h"
+#include "server.h"
+
+typedef struct mpmi_ev mpmi_ev;
+typedef struct mpmi_conn mpmi_conn;
+
+/* Anything registered with epoll starts with this. */
+struct mpmi_ev {
+    void (*fn)(mpmi_srv *s, mpmi_ev *ev, uint32_t events);
+    int fd;
+};
+
+struct mpmi_req {
+    mpmi_conn *conn;
+    mpmi_buf body;  /* the decrypted request body */
+    mpmi_rd rd;     /* next call */
+    uint32_t ncalls, done;
+    mpmi_buf reply; /* [4 length][16 header][body ...][16 tag room] */
+    msgpack_packer pk;
+    mpmi_waiter *parked;
+    size_t mark; /* where the parked call's result goes */
+    mpmi_req *next_ready;
+    int queued;
+};
+
+enum { MPMI_CS_HELLO, MPMI_CS_PROOF, MPMI_CS_READY, MPMI_CS_CLOSING };
+
+struct mpmi_conn {
+    mpmi_ev ev;
+    mpmi_srv *srv;
+    int state;
+    int busy; /* a request is running (parked) */
+    unsigned char cn[MPMI_NONCE_LEN], sn[MPMI_NONCE_LEN];
+    mpmi_chan chan;
+    mpmi_buf in, out;
+    uint32_t interest;
+    mpmi_session *sess;
+    mpmi_req req;
+    mpmi_conn *next, *prev;
+    char peer[96];
+    /* Transport hooks: stream sockets by default, nng pipes override. */
+    int (*send)(mpmi_conn *c, unsigned char *frame, size_t len); /* frame has 4 spare bytes before */
+    void (*release)(mpmi_conn *c);
+    void *tr;
+};
+
+struct mpmi_session {
+    uint64_t id;
+    unsigned char token[MPMI_TOKEN_LEN];
+    int nconns;
+    mpmi_map handles; /* object id -> handle count */
+    mpmi_session *next, *prev;
+};
+
+typedef struct mpmi_listener {
+    mpmi_ev ev;
+    int is_unix;
+    char *path; /* unix socket to unlink at exit */
+    char url[128];
+} mpmi_listener;
+
+struct mpmi_stats {
+    uint64_t calls, errors, refused, bytes_in, bytes_out, conns_total, sessions_total;
+};
+
+struct mpmi_srv {
+    int epfd;
+    volatile int running;
+    int log;
+    unsigned char *authkey;
+    size_t authkey_len;
+    size_t max_frame;
+    mpmi_map objects;
+    uint64_t next_id;
+    mpmi_session *sessions;
+    uint64_t next_session;
+    size_t nsessions;
+    mpmi_conn *conns;
+    size_t nconns;
+    mpmi_waiter **heap;
+    size_t heap_len, heap_cap;
+    mpmi_req *ready, *ready_tail;
+    mpmi_listener **listeners;
+    size_t nlisteners;
+    mpmi_ev sig_ev, parent_ev;
+    struct mpmi_stats stats;
+    void *nng; /* nng transport state */
+};
+
+void mpmi_log(mpmi_srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int mpmi_srv_init(mpmi_srv *s);
+/* Listen on a URL of either transport; 0 or -1 (logged).  actual gets the
+ * URL as bound (port 0 resolved). */
+int mpmi_srv_listen(mpmi_srv *s, const char *url, char *actual, size_t n);
+int mpmi_srv_watch_parent(mpmi_srv *s, int fd);
+int mpmi_srv_run(mpmi_srv *s);
+void mpmi_srv_fini(mpmi_srv *s);
+int mpmi_ev_add(mpmi_srv *s, mpmi_ev *ev, uint32_t events);
+
+/* Connections, for transports. */
+mpmi_conn *mpmi_conn_new(mpmi_srv *s, int fd, const char *peer);
+/* Handle one complete frame from c; -1 means close c. */
+int mpmi_conn_frame(mpmi_conn *c, unsigned char *frame, size_t len);
+void mpmi_conn_close(mpmi_conn *c, const char *why);
+
+/* Sessions and the manager object (objects.c). */
+mpmi_session *mpmi_session_join(mpmi_srv *s, const unsigned char *token);
+void mpmi_session_leave(mpmi_srv *s, mpmi_session *se);
+int mpmi_manager_call(mpmi_call *c);
+void mpmi_objects_fini(mpmi_srv *s);
+
+/* nng transport (nng.c). */
+int mpmi_nng_listen(mpmi_srv *s, const char *url, char *actual, size_t n);
+void mpmi_nng_fini(mpmi_srv *s);
+
+#endif

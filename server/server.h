@@ -1,0 +1,146 @@
+/* server.h - mpmd internals shared by the loop, the object table and the types.
+ *
+ * One thread owns everything here.  A type is a method table (mpmi_type) over
+ * objects that embed mpmi_obj first.  A method reads its arguments from the
+ * call, packs exactly one result value on success, and returns 0; or returns a
+ * negative MPM_E* after mpmi_fail() set the Python-style message; or parks the
+ * call (mpmi_park) and returns MPMI_PARKED, to be answered later.
+ */
+#ifndef MPMI_SERVER_H
+#define MPMI_SERVER_H
+
+#include <mpm/mpm.h>
+#include <msgpack.h>
+#include <stdint.h>
+
+#include "../protocol/buf.h"
+#include "../protocol/codec.h"
+#include "../protocol/ops.h"
+#include "map.h"
+
+#define MPMI_MAX_ARGS 8
+#define MPMI_PARKED 1
+
+typedef struct mpmi_srv mpmi_srv;
+typedef struct mpmi_session mpmi_session;
+typedef struct mpmi_req mpmi_req;
+typedef struct mpmi_type mpmi_type;
+typedef struct mpmi_waiter mpmi_waiter;
+
+typedef struct mpmi_obj {
+    uint64_t id;
+    const mpmi_type *type;
+    uint64_t refs; /* handles held by sessions */
+} mpmi_obj;
+
+typedef struct mpmi_arg {
+    const unsigned char *p;
+    size_t n;
+} mpmi_arg;
+
+typedef struct mpmi_call {
+    mpmi_srv *srv;
+    mpmi_session *sess;
+    mpmi_req *req;
+    int op;
+    int argc;
+    mpmi_arg argv[MPMI_MAX_ARGS];
+    msgpack_packer *pk; /* the result value goes here */
+    mpmi_buf *msg;      /* the error message goes here (mpmi_fail) */
+} mpmi_call;
+
+typedef int (*mpmi_method_fn)(mpmi_obj *o, mpmi_call *c);
+
+enum { MPMI_MUTATES = 1 };
+
+typedef struct mpmi_method {
+    int op; /* 0 ends a table */
+    mpmi_method_fn fn;
+    int min_args, max_args;
+    unsigned flags;
+} mpmi_method;
+
+struct mpmi_type {
+    int code; /* mpm_objtype */
+    const char *name;
+    /* Build a new object from c->argv[1..]: 0 with *out, or an error via mpmi_fail. */
+    int (*create)(mpmi_call *c, mpmi_obj **out);
+    void (*destroy)(mpmi_obj *o);
+    /* Python str() of the object. */
+    int (*repr)(mpmi_obj *o, mpmi_buf *out);
+    /* Pack a snapshot value. */
+    int (*copy)(mpmi_obj *o, msgpack_packer *pk);
+    /* Optional: typecode character (Value, Array), else 0. */
+    char (*typecode)(mpmi_obj *o);
+    const mpmi_method *methods;
+};
+
+/* A parked call.  The type links it into its own wait lists (next/prev) and
+ * must unlink it in on_timeout, on_drop and before answering it. */
+struct mpmi_waiter {
+    mpmi_srv *srv;
+    mpmi_req *req;
+    mpmi_obj *obj;
+    int64_t deadline;    /* monotonic ms; INT64_MAX = none */
+    size_t heap_idx;     /* position in the deadline heap, or SIZE_MAX */
+    void (*on_timeout)(mpmi_waiter *w); /* must answer (mpmi_answer_*) */
+    void (*on_drop)(mpmi_waiter *w);    /* client gone: unlink only */
+    mpmi_waiter *next, *prev;
+    void *data;
+    int64_t arg;
+};
+
+/*---- errors and arguments (types.c) ----*/
+int mpmi_fail(mpmi_call *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Fail with "<prefix><repr of value><suffix>", e.g. KeyError: 'x'. */
+int mpmi_fail_repr(mpmi_call *c, int code, const char *prefix, const unsigned char *p, size_t n,
+                   const char *suffix);
+int mpmi_arg_int(mpmi_call *c, int i, int64_t *v);
+/* Like mpmi_arg_int, but nil (or a missing argument) gives dflt. */
+int mpmi_arg_int_opt(mpmi_call *c, int i, int64_t dflt, int64_t *v);
+int mpmi_arg_bool(mpmi_call *c, int i, int *v);
+int mpmi_arg_str(mpmi_call *c, int i, const char **p, size_t *n);
+/* The argument is an array: its element count and a reader at its first element. */
+int mpmi_arg_array(mpmi_call *c, int i, uint32_t *n, mpmi_rd *r);
+int mpmi_arg_map(mpmi_call *c, int i, uint32_t *n, mpmi_rd *r);
+/* An object argument of the given type (0 = any). */
+int mpmi_arg_obj(mpmi_call *c, int i, int type, mpmi_obj **o);
+/* Resolve Python slice bounds for a sequence of length len. */
+int mpmi_arg_slice(mpmi_call *c, int i, size_t len, int64_t *start, int64_t *stop, int64_t *step,
+                   size_t *count);
+/* Normalise a Python index (negative from the end): 0, or IndexError with what. */
+int mpmi_index(mpmi_call *c, int64_t i, size_t len, const char *what, size_t *out);
+
+/* A stored value: its msgpack bytes. */
+typedef struct mpmi_blob {
+    uint32_t n;
+    unsigned char p[];
+} mpmi_blob;
+mpmi_blob *mpmi_blob_new(const void *p, size_t n);
+
+/*---- objects (objects.c) ----*/
+mpmi_obj *mpmi_obj_find(mpmi_srv *s, uint64_t id);
+/* Register a created object under a new id. */
+int mpmi_obj_add(mpmi_srv *s, mpmi_obj *o);
+const mpmi_type *mpmi_type_find(int code);
+
+/*---- parking (loop.c) ----*/
+/* Park the current call until answered or timeout_ms passes (-1: never). */
+mpmi_waiter *mpmi_park(mpmi_call *c, int64_t timeout_ms, void (*on_timeout)(mpmi_waiter *),
+                       void (*on_drop)(mpmi_waiter *));
+/* Answer a parked call: mpmi_answer_pk gives the packer for the success value;
+ * then mpmi_answer_done.  Or mpmi_answer_err.  The waiter is freed after. */
+msgpack_packer *mpmi_answer_pk(mpmi_waiter *w);
+void mpmi_answer_done(mpmi_waiter *w);
+void mpmi_answer_err(mpmi_waiter *w, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int64_t mpmi_now_ms(void);
+
+/*---- the types ----*/
+extern const mpmi_type mpmi_type_dict;
+extern const mpmi_type mpmi_type_list;
+extern const mpmi_type mpmi_type_namespace;
+extern const mpmi_type mpmi_type_value;
+extern const mpmi_type mpmi_type_array;
+
+#endif
