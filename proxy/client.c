@@ -888,7 +888,14 @@ void mpm_manager_close(mpm_manager *m)
     if (m->pid == getpid()) client_disconnect(m);
     else if (m->fd >= 0) close(m->fd);
     if (m->parent_fd >= 0) close(m->parent_fd);
-    if (m->private_child && m->server_pid > 0) waitpid(m->server_pid, NULL, 0);
+    if (m->private_child && m->server_pid > 0) {
+        /* The server stops once every process holding the manager is gone.
+         * Reap it if it stops soon; forked children may keep it alive longer. */
+        if (m->shutdown_sent) waitpid(m->server_pid, NULL, 0);
+        else
+            for (int i = 0; i < 200 && waitpid(m->server_pid, NULL, WNOHANG) == 0; i++)
+                usleep(5000);
+    }
     mpmi_buf_free(&m->out);
     mpmi_buf_free(&m->in);
     if (m->authkey) sodium_memzero(m->authkey, m->klen);
@@ -902,6 +909,7 @@ int mpm_manager_shutdown(mpm_manager *m)
 {
     if (!m) return 0;
     int rc = mpmi_call_id(m, 0, MPMI_OP_SHUTDOWN, NULL, 0, MPMI_SINK_NONE);
+    m->shutdown_sent = rc == 0;
     mpm_manager_close(m);
     return rc;
 }

@@ -28,6 +28,7 @@ struct mpm_manager {
     mpmi_handle *handles;
     pid_t server_pid; /* private manager's server */
     int private_child; /* this process started it and reaps it */
+    int shutdown_sent; /* the server was told to stop: wait for it */
     int parent_fd;     /* the private server exits when every copy is closed */
     char bound[1024];  /* URLs the private server listens on */
 };
