@@ -155,18 +155,6 @@ static int stream_write_all_fd(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
-static int stream_read_all(int fd, unsigned char *p, size_t n)
-{
-    while (n) {
-        ssize_t r = recv(fd, p, n, 0);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 /* Send one frame (4 bytes of room precede it). */
 static int client_send(mpm_manager *m, unsigned char *frame, size_t len)
 {
@@ -181,19 +169,29 @@ static int client_send(mpm_manager *m, unsigned char *frame, size_t len)
 static int client_recv(mpm_manager *m, unsigned char **frame, size_t *len)
 {
     if (m->kind == MPMI_TR_NNG) return mpmi_nng_recv(m, frame, len);
-    unsigned char pre[MPMI_LEN_PREFIX];
-    if (stream_read_all(m->fd, pre, sizeof pre))
-        return mpmi_error(MPM_ECLOSED, "connection to %s lost", m->url);
-    uint32_t n = mpmi_get_u32(pre);
-    if (n < MPMI_HDR_LEN || n > MPMI_MAX_FRAME_DEFAULT)
-        return mpmi_error(MPM_EPROTO, "bad frame length %u from server", n);
+    /* One recv usually brings the whole reply: read what is there, not the
+     * length prefix first. The server sends one frame per request, so
+     * nothing beyond it can arrive. */
+    size_t want = MPMI_LEN_PREFIX;
     m->in.len = 0;
-    if (mpmi_buf_reserve(&m->in, n)) return mpmi_error(MPM_ENOMEM, "out of memory");
-    if (stream_read_all(m->fd, m->in.data, n))
-        return mpmi_error(MPM_ECLOSED, "connection to %s lost", m->url);
-    m->in.len = n;
-    *frame = m->in.data;
-    *len = n;
+    if (mpmi_buf_reserve(&m->in, 16384)) return mpmi_error(MPM_ENOMEM, "out of memory");
+    while (m->in.len < want) {
+        ssize_t r = recv(m->fd, m->in.data + m->in.len, m->in.cap - m->in.len, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return mpmi_error(MPM_ECLOSED, "connection to %s lost", m->url);
+        m->in.len += (size_t)r;
+        if (want == MPMI_LEN_PREFIX && m->in.len >= MPMI_LEN_PREFIX) {
+            uint32_t n = mpmi_get_u32(m->in.data);
+            if (n < MPMI_HDR_LEN || n > MPMI_MAX_FRAME_DEFAULT)
+                return mpmi_error(MPM_EPROTO, "bad frame length %u from server", n);
+            want = MPMI_LEN_PREFIX + (size_t)n;
+            if (mpmi_buf_reserve(&m->in, want - m->in.len))
+                return mpmi_error(MPM_ENOMEM, "out of memory");
+        }
+    }
+    if (m->in.len != want) return mpmi_error(MPM_EPROTO, "unexpected bytes from server");
+    *frame = m->in.data + MPMI_LEN_PREFIX;
+    *len = want - MPMI_LEN_PREFIX;
     return 0;
 }
 
