@@ -193,6 +193,14 @@ int mpmi_mp_check(const void *p, size_t n)
     return mpmi_rd_skip(&r, 0) == 0 && r.p == r.end ? 0 : -1;
 }
 
+int mpmi_mp_check_body(const void *p, size_t n)
+{
+    mpmi_rd r;
+    mpmi_rd_init(&r, p, n);
+    /* the body's array and each call's array hold values of MPMI_MAX_DEPTH levels */
+    return mpmi_rd_skip(&r, -2) == 0 && r.p == r.end ? 0 : -1;
+}
+
 int mpmi_item_int(const mpmi_item *it, int64_t *v)
 {
     if (it->type == MPMI_INT) *v = it->v.i;
@@ -527,8 +535,27 @@ void mpmi_repr_float(mpmi_buf *out, double d)
     }
 }
 
-/* Length of a valid UTF-8 sequence at p (1..4), or 0. */
-static int utf8_len(const unsigned char *p, size_t n)
+/* Code points Python's str.isprintable() refuses beyond the C0/C1 controls:
+ * separators other than space (Zs, Zl, Zp), format characters (Cf) and
+ * private use (Co).  Unassigned code points (Cn) are not tracked. */
+static int unprintable(uint32_t cp)
+{
+    static const uint32_t ranges[][2] = {
+        {0xa0, 0xa0},       {0xad, 0xad},       {0x600, 0x605},     {0x61c, 0x61c},
+        {0x6dd, 0x6dd},     {0x70f, 0x70f},     {0x890, 0x891},     {0x8e2, 0x8e2},
+        {0x1680, 0x1680},   {0x180e, 0x180e},   {0x2000, 0x200f},   {0x2028, 0x202f},
+        {0x205f, 0x2064},   {0x2066, 0x206f},   {0x3000, 0x3000},   {0xd800, 0xf8ff},
+        {0xfeff, 0xfeff},   {0xfff9, 0xfffb},   {0x110bd, 0x110bd}, {0x110cd, 0x110cd},
+        {0x13430, 0x1343f}, {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a}, {0xe0001, 0xe0001},
+        {0xe0020, 0xe007f}, {0xf0000, 0x10ffff},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+        if (cp >= ranges[i][0] && cp <= ranges[i][1]) return 1;
+    return 0;
+}
+
+/* Length of a valid UTF-8 sequence at p (1..4), or 0; *out gets the code point. */
+static int utf8_decode(const unsigned char *p, size_t n, uint32_t *out)
 {
     unsigned c = p[0];
     int len;
@@ -546,7 +573,8 @@ static int utf8_len(const unsigned char *p, size_t n)
     if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
         (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
         return 0;
-    if (len == 2 && cp < 0xa0) return 0; /* C1 controls: Python escapes them */
+    if (len == 2 && cp < 0x80) return 0;
+    *out = cp;
     return len;
 }
 
@@ -571,18 +599,18 @@ void mpmi_repr_str(mpmi_buf *out, const char *s, size_t n, int is_bytes)
         } else if (c >= 0x20 && c < 0x7f) {
             mpmi_buf_putc(out, (int)c);
         } else if (c >= 0x80 && !is_bytes) {
-            int len = utf8_len(p + i, n - i);
+            uint32_t cp = 0;
+            int len = utf8_decode(p + i, n - i, &cp);
             if (len > 1) {
-                mpmi_buf_append(out, p + i, (size_t)len);
+                if (cp < 0xa0 || unprintable(cp)) /* C1 controls and the like */
+                    mpmi_buf_printf(out, cp < 0x100 ? "\\x%02x" : cp < 0x10000 ? "\\u%04x" : "\\U%08x",
+                                    (unsigned)cp);
+                else
+                    mpmi_buf_append(out, p + i, (size_t)len);
                 i += (size_t)len;
                 continue;
             }
-            if (len == 0 && c == 0xc2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] < 0xa0) {
-                mpmi_buf_printf(out, "\\x%02x", p[i + 1]);
-                i += 2;
-                continue;
-            }
-            mpmi_buf_printf(out, "\\x%02x", c);
+            mpmi_buf_printf(out, "\\x%02x", c); /* not UTF-8: show the byte */
         } else {
             mpmi_buf_printf(out, "\\x%02x", c);
         }

@@ -72,6 +72,9 @@ int mpmi_rd_value(mpmi_rd *r, const unsigned char **p, size_t *n);
 
 /* Exactly one well-formed object fills p[0..n).  0 or -1. */
 int mpmi_mp_check(const void *p, size_t n);
+/* The same for a request or reply body: an array of calls or results, whose
+ * values may each nest MPMI_MAX_DEPTH levels. */
+int mpmi_mp_check_body(const void *p, size_t n);
 
 /* Python type name of the object at p ("int", "str", "list", ...). */
 const char *mpmi_mp_typename(const void *p, size_t n);

@@ -345,7 +345,12 @@ static int client_sink(const unsigned char *p, size_t n, mpmi_sink *s)
     case MPMI_R_SIZE: {
         int64_t v;
         if (mpmi_item_int(&it, &v)) {
-            if (it.type == MPMI_FLOAT && s->kind == MPMI_R_INT) v = (int64_t)it.v.f;
+            if (it.type == MPMI_FLOAT && s->kind == MPMI_R_INT) {
+                if (!(it.v.f >= -9223372036854775808.0 && it.v.f < 9223372036854775808.0))
+                    return mpmi_error(MPM_EOVERFLOW, "OverflowError: cannot convert float "
+                                                     "to int64");
+                v = (int64_t)it.v.f;
+            }
             else if (it.type == MPMI_UINT && s->kind == MPMI_R_INT)
                 return mpmi_error(MPM_EOVERFLOW, "OverflowError: value does not fit int64");
             else return mpmi_error(MPM_EPROTO, "unexpected reply type");
@@ -429,7 +434,7 @@ static int client_pack_call(msgpack_packer *pk, uint64_t id, int op, const mpm_v
     msgpack_pack_uint64(pk, id);
     msgpack_pack_int(pk, op);
     for (int i = 0; i < nargs; i++) {
-        int rc = mpmi_pack_val(pk, &args[i], 1);
+        int rc = mpmi_pack_val(pk, &args[i], 0);
         if (rc) return rc;
     }
     return 0;
@@ -651,6 +656,8 @@ int mpm_handle_repr(const void *handle, char **out)
 int mpm_handle_print(const void *handle)
 {
     char *s = NULL;
+    if (handle && client_tls_batch && client_tls_batch->m == ((const mpmi_handle *)handle)->m)
+        return mpmi_error(MPM_EBATCH, "print cannot be queued in a batch");
     int rc = mpm_handle_repr(handle, &s);
     if (rc) return rc;
     puts(s);

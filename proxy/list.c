@@ -5,7 +5,7 @@
 
 #include "client.h"
 
-#define LIST_CALL(l, op, args, n, sink) \
+#define LIST_CALL(l, op, args, n, sink)                                                            \
     (mpmi_check(l) ? MPM_EINVAL : mpmi_call(&(l)->h, (op), (args), (n), (sink)))
 
 /* An omitted bound travels as None. */
@@ -42,15 +42,15 @@ int mpm_list_new_range(mpm_manager *m, mpm_list **out, int64_t start, int64_t st
     uint64_t n = stop > start ? (uint64_t)stop - (uint64_t)start : 0;
     if (n > UINT32_MAX) {
         if (out) *out = NULL;
-        return mpmi_error(MPM_ETOOBIG, "range of %llu items is too large",
-                          (unsigned long long)n);
+        return mpmi_error(MPM_ETOOBIG, "range of %llu items is too large", (unsigned long long)n);
     }
     mpm_val *items = malloc((n ? n : 1) * sizeof *items);
     if (!items) {
         if (out) *out = NULL;
         return mpmi_error(MPM_ENOMEM, "out of memory");
     }
-    for (uint64_t i = 0; i < n; i++) items[i] = MPM_INT(start + (int64_t)i);
+    for (uint64_t i = 0; i < n; i++)
+        items[i] = MPM_INT(start + (int64_t)i);
     mpm_val init = MPM_LIST(items, (size_t)n);
     int rc = mpmi_create(m, MPM_OBJ_LIST, 0, &init, 1, (void **)out);
     /* arguments are packed by the call (or by the batch queueing it) */

@@ -8,7 +8,7 @@
 
 int mpmi_pack_val(msgpack_packer *pk, const mpm_val *v, int depth)
 {
-    if (depth > MPMI_MAX_DEPTH)
+    if ((v->type == MPM_T_LIST || v->type == MPM_T_DICT) && depth >= MPMI_MAX_DEPTH)
         return mpmi_error(MPM_EINVAL, "ValueError: values nest at most %d levels", MPMI_MAX_DEPTH);
     switch (v->type) {
     case MPM_T_NONE: return msgpack_pack_nil(pk);

@@ -241,7 +241,7 @@ static int call_generic(mpmi_obj *o, mpmi_call *c)
     case MPMI_OP_TYPECODE:
         if (o->type->typecode) {
             char tc = o->type->typecode(o);
-            return mpmi_pk_str(c->pk, &tc, 1);
+            return mpmi_ok(mpmi_pk_str(c->pk, &tc, 1));
         }
         break;
     }
@@ -363,7 +363,7 @@ static int conn_request(mpmi_conn *c, const unsigned char *body, size_t n)
     r->body.len = 0;
     if (mpmi_buf_append(&r->body, body, n)) return -1;
     mpmi_rd_init(&r->rd, r->body.data, r->body.len);
-    if (mpmi_mp_check(r->body.data, r->body.len) || mpmi_rd_next(&r->rd, &it) ||
+    if (mpmi_mp_check_body(r->body.data, r->body.len) || mpmi_rd_next(&r->rd, &it) ||
         it.type != MPMI_ARRAY) {
         /* authenticated but malformed: answer, keep the connection */
         c->srv->stats.errors++;

@@ -5,12 +5,6 @@
 
 #include "loop.h"
 
-/* weak until every type file lands (TEMPORARY) */
-extern const mpmi_type mpmi_type_list __attribute__((weak));
-extern const mpmi_type mpmi_type_namespace __attribute__((weak));
-extern const mpmi_type mpmi_type_value __attribute__((weak));
-extern const mpmi_type mpmi_type_array __attribute__((weak));
-
 static const mpmi_type *const objects_types[] = {
     &mpmi_type_dict, &mpmi_type_list, &mpmi_type_namespace, &mpmi_type_value, &mpmi_type_array,
 };
@@ -18,7 +12,7 @@ static const mpmi_type *const objects_types[] = {
 const mpmi_type *mpmi_type_find(int code)
 {
     for (size_t i = 0; i < sizeof objects_types / sizeof objects_types[0]; i++)
-        if (objects_types[i] && objects_types[i]->code == code) return objects_types[i];
+        if (objects_types[i]->code == code) return objects_types[i];
     return NULL;
 }
 
@@ -156,7 +150,7 @@ static int manager_ref(mpmi_call *c, int inc)
             objects_release(c->srv, c->sess, o, 1);
         }
     }
-    return msgpack_pack_nil(c->pk);
+    return mpmi_ok(msgpack_pack_nil(c->pk));
 }
 
 int mpmi_manager_call(mpmi_call *c)
@@ -179,11 +173,11 @@ int mpmi_manager_call(mpmi_call *c)
             t->destroy(o);
             return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
         }
-        return msgpack_pack_uint64(c->pk, o->id);
+        return mpmi_ok(msgpack_pack_uint64(c->pk, o->id));
     }
     case MPMI_OP_INCREF: return manager_ref(c, 1);
     case MPMI_OP_DECREF: return manager_ref(c, 0);
-    case MPMI_OP_PING: return mpmi_pk_str(c->pk, "pong", 4);
+    case MPMI_OP_PING: return mpmi_ok(mpmi_pk_str(c->pk, "pong", 4));
     case MPMI_OP_SLEEP: {
         int64_t ms;
         if (c->argc != 1) return mpmi_fail(c, MPM_EARGS, "TypeError: sleep takes 1 argument");
@@ -193,11 +187,11 @@ int mpmi_manager_call(mpmi_call *c)
         return mpmi_park(c, ms, sleep_timeout, NULL) ? MPMI_PARKED
                                                      : mpmi_fail(c, MPM_ENOMEM, "MemoryError");
     }
-    case MPMI_OP_NOBJECTS: return msgpack_pack_uint64(c->pk, s->objects.len);
+    case MPMI_OP_NOBJECTS: return mpmi_ok(msgpack_pack_uint64(c->pk, s->objects.len));
     case MPMI_OP_SHUTDOWN:
         mpmi_log(s, "shutdown requested by session %llu", (unsigned long long)c->sess->id);
         s->running = 0;
-        return msgpack_pack_nil(c->pk);
+        return mpmi_ok(msgpack_pack_nil(c->pk));
     case MPMI_OP_TYPEOF: {
         mpmi_obj *o;
         if (c->argc != 1) return mpmi_fail(c, MPM_EARGS, "TypeError: typeof takes 1 argument");
@@ -206,7 +200,7 @@ int mpmi_manager_call(mpmi_call *c)
         char tc = o->type->typecode ? o->type->typecode(o) : 0;
         msgpack_pack_array(c->pk, 2);
         msgpack_pack_int(c->pk, o->type->code);
-        return tc ? mpmi_pk_str(c->pk, &tc, 1) : msgpack_pack_nil(c->pk);
+        return tc ? mpmi_ok(mpmi_pk_str(c->pk, &tc, 1)) : mpmi_ok(msgpack_pack_nil(c->pk));
     }
     default:
         return mpmi_fail(c, MPM_ENOMETHOD, "the manager has no method %d", c->op);

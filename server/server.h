@@ -90,6 +90,15 @@ struct mpmi_waiter {
     int64_t arg;
 };
 
+/* A method's result: packing can only fail for lack of memory, which the reply
+ * buffer remembers and the sender checks, so a pack's own -1 (== MPM_EKEY!)
+ * must never become the method's return code: `return mpmi_ok(pack...)`. */
+static inline int mpmi_ok(int packed)
+{
+    (void)packed;
+    return 0;
+}
+
 /*---- errors and arguments (types.c) ----*/
 int mpmi_fail(mpmi_call *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Fail with "<prefix><repr of value><suffix>", e.g. KeyError: 'x'. */

@@ -249,7 +249,8 @@ typedef struct mpm_array mpm_array;
  * (mpm_dict *, mpm_list *, ...): "{1: '1'}", "Value('i', 5)".  The caller
  * frees *out with free().  0 or MPM_E*. */
 int mpm_handle_repr(const void *handle, char **out);
-/* mpm_handle_print writes mpm_handle_repr and a newline to stdout.  0 or MPM_E*. */
+/* mpm_handle_print writes mpm_handle_repr and a newline to stdout.  0 or MPM_E*
+ * (MPM_EBATCH inside a batch: printing needs the answer now). */
 int mpm_handle_print(const void *handle);
 /* mpm_handle_id returns the server's id of the object behind a handle. */
 uint64_t mpm_handle_id(const void *handle);
@@ -447,6 +448,8 @@ int mpm_array_get_slice(mpm_array *a, mpm_slice s, mpm_val **out);
 int mpm_array_set_slice(mpm_array *a, mpm_slice s, mpm_val items);
 /* mpm_array_len is len(a). */
 int mpm_array_len(mpm_array *a, size_t *out);
+/* mpm_array_contains is x in a, stored in *out. */
+int mpm_array_contains(mpm_array *a, mpm_val x, bool *out);
 /* mpm_array_tolist is a[:] as an MPM_T_LIST. */
 int mpm_array_tolist(mpm_array *a, mpm_val **out);
 /* mpm_array_typecode returns a's typecode. */

@@ -43,8 +43,10 @@ static int array_convert(mpmi_call *c, char tc, mpmi_rd *r, uint32_t n, mpmi_num
         const unsigned char *p;
         size_t pn;
         int rc;
-        if (mpmi_rd_value(r, &p, &pn)) rc = mpmi_fail(c, MPM_EPROTO, "malformed argument");
-        else rc = mpmi_num_from(c, tc, p, pn, &v[i]);
+        if (mpmi_rd_value(r, &p, &pn))
+            rc = mpmi_fail(c, MPM_EPROTO, "malformed argument");
+        else
+            rc = mpmi_num_from(c, tc, p, pn, &v[i]);
         if (rc) {
             free(v);
             return rc;
@@ -110,11 +112,13 @@ static int array_setslice(mpmi_obj *o, mpmi_call *c)
             return mpmi_fail(c, MPM_EVALUE, "ValueError: can only assign array of same length");
         return mpmi_fail(c, MPM_EVALUE,
                          "ValueError: attempt to assign array of size %u to extended slice of "
-                         "size %zu", n, count);
+                         "size %zu",
+                         n, count);
     }
     /* convert every item before storing any, so a bad one changes nothing */
     if ((rc = array_convert(c, a->tc, &r, n, &v))) return rc;
-    for (size_t k = 0; k < count; k++) a->items[start + (int64_t)k * step] = v[k];
+    for (size_t k = 0; k < count; k++)
+        a->items[start + (int64_t)k * step] = v[k];
     free(v);
     msgpack_pack_nil(c->pk);
     return 0;
@@ -215,7 +219,8 @@ static int array_copy(mpmi_obj *o, msgpack_packer *pk)
 {
     mpmi_array *a = (mpmi_array *)o;
     msgpack_pack_array(pk, a->len);
-    for (size_t i = 0; i < a->len; i++) mpmi_num_pack(pk, a->tc, a->items[i]);
+    for (size_t i = 0; i < a->len; i++)
+        mpmi_num_pack(pk, a->tc, a->items[i]);
     return 0;
 }
 

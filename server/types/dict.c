@@ -232,8 +232,8 @@ static int dict_get(mpmi_obj *o, mpmi_call *c)
     if (rc) return rc;
     dict_entry *e = dict_lookup(d, c->argv[0].p, c->argv[0].n, h, NULL);
     if (e) return pack_entry_kv(c->pk, e, 0, 1);
-    if (c->argc > 1) return mpmi_pk_raw(c->pk, c->argv[1].p, c->argv[1].n);
-    return msgpack_pack_nil(c->pk);
+    if (c->argc > 1) return mpmi_ok(mpmi_pk_raw(c->pk, c->argv[1].p, c->argv[1].n));
+    return mpmi_ok(msgpack_pack_nil(c->pk));
 }
 
 static int dict_setitem(mpmi_obj *o, mpmi_call *c)
@@ -243,7 +243,7 @@ static int dict_setitem(mpmi_obj *o, mpmi_call *c)
     if (rc) return rc;
     rc = dict_store((mpmi_dict *)o, c->argv[0].p, c->argv[0].n, h, c->argv[1].p, c->argv[1].n);
     if (rc) return mpmi_fail(c, rc, "MemoryError");
-    return msgpack_pack_nil(c->pk);
+    return mpmi_ok(msgpack_pack_nil(c->pk));
 }
 
 static int dict_delitem(mpmi_obj *o, mpmi_call *c)
@@ -256,7 +256,7 @@ static int dict_delitem(mpmi_obj *o, mpmi_call *c)
     if (!dict_lookup(d, c->argv[0].p, c->argv[0].n, h, &s))
         return mpmi_fail_repr(c, MPM_EKEY, "KeyError: ", c->argv[0].p, c->argv[0].n, "");
     free(dict_unlink(d, s));
-    return msgpack_pack_nil(c->pk);
+    return mpmi_ok(msgpack_pack_nil(c->pk));
 }
 
 static int dict_contains(mpmi_obj *o, mpmi_call *c)
@@ -265,12 +265,12 @@ static int dict_contains(mpmi_obj *o, mpmi_call *c)
     int rc = dict_hash(c, c->argv[0].p, c->argv[0].n, &h);
     if (rc) return rc;
     dict_entry *e = dict_lookup((mpmi_dict *)o, c->argv[0].p, c->argv[0].n, h, NULL);
-    return e ? msgpack_pack_true(c->pk) : msgpack_pack_false(c->pk);
+    return e ? mpmi_ok(msgpack_pack_true(c->pk)) : mpmi_ok(msgpack_pack_false(c->pk));
 }
 
 static int dict_len(mpmi_obj *o, mpmi_call *c)
 {
-    return msgpack_pack_uint64(c->pk, ((mpmi_dict *)o)->len);
+    return mpmi_ok(msgpack_pack_uint64(c->pk, ((mpmi_dict *)o)->len));
 }
 
 static int dict_list(mpmi_obj *o, msgpack_packer *pk, int what)
@@ -338,7 +338,7 @@ static int dict_update_map(mpmi_dict *d, mpmi_call *c, int argi)
 static int dict_update(mpmi_obj *o, mpmi_call *c)
 {
     int rc = dict_update_map((mpmi_dict *)o, c, 0);
-    return rc ? rc : msgpack_pack_nil(c->pk);
+    return rc ? rc : mpmi_ok(msgpack_pack_nil(c->pk));
 }
 
 static int dict_update_from(mpmi_obj *o, mpmi_call *c)
@@ -355,7 +355,7 @@ static int dict_update_from(mpmi_obj *o, mpmi_call *c)
                 return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
         }
     }
-    return msgpack_pack_nil(c->pk);
+    return mpmi_ok(msgpack_pack_nil(c->pk));
 }
 
 static int dict_pop(mpmi_obj *o, mpmi_call *c)
@@ -366,7 +366,7 @@ static int dict_pop(mpmi_obj *o, mpmi_call *c)
     int rc = dict_hash(c, c->argv[0].p, c->argv[0].n, &h);
     if (rc) return rc;
     if (!dict_lookup(d, c->argv[0].p, c->argv[0].n, h, &s)) {
-        if (c->argc > 1) return mpmi_pk_raw(c->pk, c->argv[1].p, c->argv[1].n);
+        if (c->argc > 1) return mpmi_ok(mpmi_pk_raw(c->pk, c->argv[1].p, c->argv[1].n));
         return mpmi_fail_repr(c, MPM_EKEY, "KeyError: ", c->argv[0].p, c->argv[0].n, "");
     }
     dict_entry *e = dict_unlink(d, s);
@@ -403,13 +403,13 @@ static int dict_setdefault(mpmi_obj *o, mpmi_call *c)
     size_t vn = c->argc > 1 ? c->argv[1].n : 1;
     if (dict_store(d, c->argv[0].p, c->argv[0].n, h, v, vn))
         return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
-    return mpmi_pk_raw(c->pk, v, vn);
+    return mpmi_ok(mpmi_pk_raw(c->pk, v, vn));
 }
 
 static int dict_clear_m(mpmi_obj *o, mpmi_call *c)
 {
     dict_clear((mpmi_dict *)o);
-    return msgpack_pack_nil(c->pk);
+    return mpmi_ok(msgpack_pack_nil(c->pk));
 }
 
 /*---- type --------------------------------------------------------------------*/

@@ -52,7 +52,8 @@ static void list_shrink(list_obj *l)
 
 static void list_free_blobs(mpmi_blob **b, size_t n)
 {
-    for (size_t i = 0; i < n; i++) free(b[i]);
+    for (size_t i = 0; i < n; i++)
+        free(b[i]);
 }
 
 static void list_clear(list_obj *l)
@@ -144,8 +145,7 @@ static size_t list_find(const list_obj *l, const mpmi_arg *v, size_t start, size
 static int list_arg_int(mpmi_call *c, int i, int64_t *v, const char *fmt)
 {
     int rc = mpmi_arg_int(c, i, v);
-    if (rc == MPM_ETYPE)
-        return mpmi_fail(c, rc, fmt, mpmi_mp_typename(c->argv[i].p, c->argv[i].n));
+    if (rc == MPM_ETYPE) return mpmi_fail(c, rc, fmt, mpmi_mp_typename(c->argv[i].p, c->argv[i].n));
     return rc;
 }
 
@@ -154,8 +154,8 @@ static int list_arg_index(mpmi_call *c, int i, int64_t *v)
     return list_arg_int(c, i, v, "TypeError: list indices must be integers or slices, not %s");
 }
 
-static int list_arg_slice(mpmi_call *c, size_t len, int64_t *start, int64_t *stop,
-                          int64_t *step, size_t *count)
+static int list_arg_slice(mpmi_call *c, size_t len, int64_t *start, int64_t *stop, int64_t *step,
+                          size_t *count)
 {
     int rc = mpmi_arg_slice(c, 0, len, start, stop, step, count);
     if (rc == MPM_ETYPE)
@@ -187,7 +187,10 @@ static void list_lt_names(const unsigned char *a, size_t an, const unsigned char
             size_t na, nb;
             if (mpmi_rd_value(&x, &pa, &na) || mpmi_rd_value(&y, &pb, &nb)) return;
             if (!mpmi_mp_eq(pa, na, pb, nb)) {
-                a = pa, an = na, b = pb, bn = nb;
+                a = pa;
+                an = na;
+                b = pb;
+                bn = nb;
                 break;
             }
         }
@@ -250,8 +253,10 @@ static void list_binarysort(list_sorter *s, mpmi_blob **v, size_t n, size_t sort
         size_t lo = 0, hi = i;
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
-            if (list_lt(s, pivot, v[mid])) hi = mid;
-            else lo = mid + 1;
+            if (list_lt(s, pivot, v[mid]))
+                hi = mid;
+            else
+                lo = mid + 1;
         }
         memmove(v + lo + 1, v + lo, (i - lo) * sizeof *v);
         v[lo] = pivot;
@@ -274,9 +279,12 @@ static size_t list_minrun(size_t n)
 static void list_merge(list_sorter *s, mpmi_blob **v, size_t mid, size_t n, mpmi_blob **tmp)
 {
     size_t i = 0, j = mid, k = 0;
-    while (i < mid && j < n) tmp[k++] = list_lt(s, v[j], v[i]) ? v[j++] : v[i++];
-    while (i < mid) tmp[k++] = v[i++];
-    while (j < n) tmp[k++] = v[j++];
+    while (i < mid && j < n)
+        tmp[k++] = list_lt(s, v[j], v[i]) ? v[j++] : v[i++];
+    while (i < mid)
+        tmp[k++] = v[i++];
+    while (j < n)
+        tmp[k++] = v[j++];
     memcpy(v, tmp, n * sizeof *v);
 }
 
@@ -389,8 +397,9 @@ static int list_setslice(mpmi_obj *o, mpmi_call *c)
     if (rc) return rc;
     if ((rc = mpmi_arg_array(c, 3, &n, &r))) {
         if (rc != MPM_ETYPE) return rc;
-        return mpmi_fail(c, rc, step == 1 ? "TypeError: can only assign an iterable"
-                                          : "TypeError: must assign iterable to extended slice");
+        return mpmi_fail(c, rc,
+                         step == 1 ? "TypeError: can only assign an iterable"
+                                   : "TypeError: must assign iterable to extended slice");
     }
     if (step != 1 && n != count)
         return mpmi_fail(c, MPM_EVALUE,
@@ -407,8 +416,7 @@ static int list_setslice(mpmi_obj *o, mpmi_call *c)
             return list_nomem(c);
         }
         list_free_blobs(l->items + at, count);
-        memmove(l->items + at + n, l->items + at + count,
-                (l->len - at - count) * sizeof *l->items);
+        memmove(l->items + at + n, l->items + at + count, (l->len - at - count) * sizeof *l->items);
         if (n) memcpy(l->items + at, nb, (size_t)n * sizeof *nb);
         l->len = newlen;
         list_shrink(l);
@@ -644,8 +652,10 @@ static int list_len(mpmi_obj *o, mpmi_call *c)
 static int list_contains(mpmi_obj *o, mpmi_call *c)
 {
     list_obj *l = (list_obj *)o;
-    if (list_find(l, &c->argv[0], 0, l->len) != SIZE_MAX) msgpack_pack_true(c->pk);
-    else msgpack_pack_false(c->pk);
+    if (list_find(l, &c->argv[0], 0, l->len) != SIZE_MAX)
+        msgpack_pack_true(c->pk);
+    else
+        msgpack_pack_false(c->pk);
     return 0;
 }
 
@@ -659,7 +669,8 @@ static int list_imul(mpmi_obj *o, mpmi_call *c)
         list_clear(l);
     } else if (n > 1 && l->len) {
         uint64_t bytes = 0;
-        for (size_t i = 0; i < l->len; i++) bytes += l->items[i]->n + sizeof(mpmi_blob *);
+        for (size_t i = 0; i < l->len; i++)
+            bytes += l->items[i]->n + sizeof(mpmi_blob *);
         if ((uint64_t)n > LIST_IMUL_MAX_BYTES / bytes) return list_nomem(c);
         size_t len = l->len, total = len * (size_t)n;
         if (list_reserve(l, total)) return list_nomem(c);
@@ -724,7 +735,8 @@ static int list_copy(mpmi_obj *o, msgpack_packer *pk)
 {
     list_obj *l = (list_obj *)o;
     msgpack_pack_array(pk, (uint32_t)l->len);
-    for (size_t i = 0; i < l->len; i++) mpmi_pk_raw(pk, l->items[i]->p, l->items[i]->n);
+    for (size_t i = 0; i < l->len; i++)
+        mpmi_pk_raw(pk, l->items[i]->p, l->items[i]->n);
     return 0;
 }
 

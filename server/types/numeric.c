@@ -62,13 +62,13 @@ int mpmi_num_arg_typecode(mpmi_call *c, int i, const char *who, char *tc)
     mpmi_rd r;
     mpmi_item it;
     if (i >= c->argc)
-        return mpmi_fail(c, MPM_EARGS, "TypeError: %s() missing required argument 'typecode'",
-                         who);
+        return mpmi_fail(c, MPM_EARGS, "TypeError: %s() missing required argument 'typecode'", who);
     mpmi_rd_init(&r, c->argv[i].p, c->argv[i].n);
     if (mpmi_rd_next(&r, &it)) return mpmi_fail(c, MPM_EPROTO, "malformed argument");
     if (it.type != MPMI_STR)
-        return mpmi_fail(c, MPM_ETYPE, "TypeError: %s() argument 1 must be a unicode character, "
-                         "not %s", who, mpmi_mp_typename(c->argv[i].p, c->argv[i].n));
+        return mpmi_fail(c, MPM_ETYPE,
+                         "TypeError: %s() argument 1 must be a unicode character, not %s", who,
+                         mpmi_mp_typename(c->argv[i].p, c->argv[i].n));
     if (it.v.s.n != 1 || it.v.s.p[0] == '\0' || !numeric_find(it.v.s.p[0]))
         return mpmi_fail(c, MPM_EVALUE,
                          "ValueError: bad typecode (must be b, B, h, H, i, I, l, L, q, Q, f or d)");
@@ -81,8 +81,10 @@ static int numeric_range(mpmi_call *c, const numeric_spec *s, numeric_i128 v, mp
 {
     if (v > s->max) return mpmi_fail(c, MPM_EOVERFLOW, "OverflowError: %s", s->over);
     if (v < s->min) return mpmi_fail(c, MPM_EOVERFLOW, "OverflowError: %s", s->under);
-    if (s->kind == MPMI_NUM_SIGNED) out->i = (int64_t)v;
-    else out->u = (uint64_t)v;
+    if (s->kind == MPMI_NUM_SIGNED)
+        out->i = (int64_t)v;
+    else
+        out->u = (uint64_t)v;
     return 0;
 }
 
@@ -90,10 +92,17 @@ static int numeric_range(mpmi_call *c, const numeric_spec *s, numeric_i128 v, mp
 static int numeric_int(const mpmi_item *it, numeric_i128 *v)
 {
     switch (it->type) {
-    case MPMI_BOOL: *v = it->v.b; return 0;
-    case MPMI_INT: *v = it->v.i; return 0;
-    case MPMI_UINT: *v = it->v.u; return 0;
-    default: return -1;
+    case MPMI_BOOL:
+        *v = it->v.b;
+        return 0;
+    case MPMI_INT:
+        *v = it->v.i;
+        return 0;
+    case MPMI_UINT:
+        *v = it->v.u;
+        return 0;
+    default:
+        return -1;
     }
 }
 
@@ -160,8 +169,8 @@ int mpmi_num_add(mpmi_call *c, char tc, mpmi_num cur, const unsigned char *p, si
     }
     numeric_i128 d;
     if (it.type == MPMI_FLOAT) /* the sum would be a float, which an int typecode cannot hold */
-        return mpmi_fail(c, MPM_ETYPE, "TypeError: 'float' object cannot be interpreted as an "
-                         "integer");
+        return mpmi_fail(c, MPM_ETYPE,
+                         "TypeError: 'float' object cannot be interpreted as an integer");
     if (numeric_int(&it, &d))
         return mpmi_fail(c, MPM_ETYPE,
                          "TypeError: unsupported operand type(s) for +: 'int' and '%s'",
@@ -180,12 +189,18 @@ int mpmi_num_eq(char tc, mpmi_num x, const unsigned char *p, size_t n)
         /* long double holds every int64, uint64 and double exactly, so 2**53 + 1
          * differs from 2.0**53 as it does in Python */
         long double a, bf;
-        if (kind == MPMI_NUM_FLOAT) a = x.f;
-        else if (kind == MPMI_NUM_SIGNED) a = (long double)x.i;
-        else a = (long double)x.u;
-        if (it.type == MPMI_FLOAT) bf = it.v.f;
-        else if (numeric_int(&it, &b) == 0) bf = (long double)b;
-        else return 0;
+        if (kind == MPMI_NUM_FLOAT)
+            a = x.f;
+        else if (kind == MPMI_NUM_SIGNED)
+            a = (long double)x.i;
+        else
+            a = (long double)x.u;
+        if (it.type == MPMI_FLOAT)
+            bf = it.v.f;
+        else if (numeric_int(&it, &b) == 0)
+            bf = (long double)b;
+        else
+            return 0;
         return a == bf;
     }
     if (numeric_int(&it, &b)) return 0;
@@ -195,17 +210,29 @@ int mpmi_num_eq(char tc, mpmi_num x, const unsigned char *p, size_t n)
 void mpmi_num_pack(msgpack_packer *pk, char tc, mpmi_num x)
 {
     switch (mpmi_num_kind(tc)) {
-    case MPMI_NUM_SIGNED: msgpack_pack_int64(pk, x.i); break;
-    case MPMI_NUM_UNSIGNED: msgpack_pack_uint64(pk, x.u); break;
-    default: msgpack_pack_double(pk, x.f); break;
+    case MPMI_NUM_SIGNED:
+        msgpack_pack_int64(pk, x.i);
+        break;
+    case MPMI_NUM_UNSIGNED:
+        msgpack_pack_uint64(pk, x.u);
+        break;
+    default:
+        msgpack_pack_double(pk, x.f);
+        break;
     }
 }
 
 void mpmi_num_repr(mpmi_buf *out, char tc, mpmi_num x)
 {
     switch (mpmi_num_kind(tc)) {
-    case MPMI_NUM_SIGNED: mpmi_buf_printf(out, "%lld", (long long)x.i); break;
-    case MPMI_NUM_UNSIGNED: mpmi_buf_printf(out, "%llu", (unsigned long long)x.u); break;
-    default: mpmi_repr_float(out, x.f); break;
+    case MPMI_NUM_SIGNED:
+        mpmi_buf_printf(out, "%lld", (long long)x.i);
+        break;
+    case MPMI_NUM_UNSIGNED:
+        mpmi_buf_printf(out, "%llu", (unsigned long long)x.u);
+        break;
+    default:
+        mpmi_repr_float(out, x.f);
+        break;
     }
 }
