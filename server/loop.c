@@ -253,23 +253,32 @@ static int run_call(mpmi_srv *s, mpmi_req *r, mpmi_call *c)
 {
     mpmi_item it;
     int64_t id = 0, op = 0;
+    int bad = 0;
     c->argc = 0;
-    if (mpmi_rd_next(&r->rd, &it) || it.type != MPMI_ARRAY || it.v.n < 2)
-        return mpmi_fail(c, MPM_EPROTO, "malformed call");
-    uint32_t n = it.v.n;
-    mpmi_item a, b;
-    if (mpmi_rd_next(&r->rd, &a) || mpmi_item_int(&a, &id) || id < 0 ||
-        mpmi_rd_next(&r->rd, &b) || mpmi_item_int(&b, &op)) {
-        for (uint32_t i = 2; i < n; i++) mpmi_rd_skip(&r->rd, 1);
-        return mpmi_fail(c, MPM_EPROTO, "malformed call");
+    if (mpmi_rd_next(&r->rd, &it)) return mpmi_fail(c, MPM_EPROTO, "malformed call");
+    if (it.type != MPMI_ARRAY) {
+        /* a scalar was read whole; a map's pairs must be stepped over */
+        if (it.type == MPMI_MAP)
+            for (uint64_t i = 0; i < 2ull * it.v.n; i++) mpmi_rd_skip(&r->rd, 1);
+        return mpmi_fail(c, MPM_EPROTO, "malformed call: not an array");
     }
-    for (uint32_t i = 2; i < n; i++) {
+    /* Read every element whole, so the next call starts in step whatever this one holds. */
+    for (uint32_t i = 0; i < it.v.n; i++) {
         const unsigned char *p;
         size_t len;
         if (mpmi_rd_value(&r->rd, &p, &len)) return mpmi_fail(c, MPM_EPROTO, "malformed call");
+        if (i < 2) {
+            mpmi_rd one;
+            mpmi_item x;
+            mpmi_rd_init(&one, p, len);
+            if (mpmi_rd_next(&one, &x) || mpmi_item_int(&x, i ? &op : &id)) bad = 1;
+            continue;
+        }
         if (c->argc < MPMI_MAX_ARGS) c->argv[c->argc] = (mpmi_arg){p, len};
         c->argc++;
     }
+    if (it.v.n < 2 || bad || id < 0 || op < 0 || op >= MPMI_OP_MAX)
+        return mpmi_fail(c, MPM_EPROTO, "malformed call: want [object id, method, args...]");
     if (c->argc > MPMI_MAX_ARGS) return mpmi_fail(c, MPM_EARGS, "TypeError: too many arguments");
     c->op = (int)op;
     s->stats.calls++;
