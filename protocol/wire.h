@@ -26,6 +26,9 @@
 #define MPMI_LEN_PREFIX 4
 /* Default largest frame either side accepts. */
 #define MPMI_MAX_FRAME_DEFAULT (64u << 20)
+/* Largest reply a client reads: the server (authenticated) may be configured
+ * with a larger --max-frame than the default. */
+#define MPMI_MAX_REPLY (1u << 30)
 
 enum mpmi_kind {
     MPMI_K_HELLO = 1,     /* c->s: client nonce */

@@ -90,8 +90,9 @@ static int client_parse_url(mpm_manager *m, const char *url)
                                  "nng+ipc:///path or nng+tcp://host:port)", url);
 }
 
-static int client_dial_stream(mpm_manager *m)
+static int client_dial_stream(mpmi_cconn *c)
 {
+    mpm_manager *m = c->m;
     int fd = -1;
     if (m->kind == MPMI_TR_UNIX) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -127,7 +128,7 @@ static int client_dial_stream(mpm_manager *m)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    m->fd = fd;
+    c->fd = fd;
     return 0;
 }
 
@@ -156,54 +157,62 @@ static int stream_write_all_fd(int fd, const unsigned char *p, size_t n)
 }
 
 /* Send one frame (4 bytes of room precede it). */
-static int client_send(mpm_manager *m, unsigned char *frame, size_t len)
+static int client_send(mpmi_cconn *c, unsigned char *frame, size_t len)
 {
-    if (m->kind == MPMI_TR_NNG) return mpmi_nng_send(m, frame, len);
+    if (c->m->kind == MPMI_TR_NNG) return mpmi_nng_send(c, frame, len);
     mpmi_put_u32(frame - MPMI_LEN_PREFIX, (uint32_t)len);
-    if (stream_write_all(m->fd, frame - MPMI_LEN_PREFIX, len + MPMI_LEN_PREFIX))
-        return mpmi_error(MPM_ECLOSED, "connection to %s lost", m->url);
+    if (stream_write_all(c->fd, frame - MPMI_LEN_PREFIX, len + MPMI_LEN_PREFIX))
+        return mpmi_error(MPM_ECLOSED, "connection to %s lost", c->m->url);
     return 0;
 }
 
-/* Receive one frame into m->in: *frame points at its header. */
-static int client_recv(mpm_manager *m, unsigned char **frame, size_t *len)
+/* Receive one frame into c->in: *frame points at its header. */
+static int client_recv(mpmi_cconn *c, unsigned char **frame, size_t *len)
 {
-    if (m->kind == MPMI_TR_NNG) return mpmi_nng_recv(m, frame, len);
+    if (c->m->kind == MPMI_TR_NNG) return mpmi_nng_recv(c, frame, len);
     /* One recv usually brings the whole reply: read what is there, not the
-     * length prefix first. The server sends one frame per request, so
+     * length prefix first.  The server sends one frame per request, so
      * nothing beyond it can arrive. */
     size_t want = MPMI_LEN_PREFIX;
-    m->in.len = 0;
-    if (mpmi_buf_reserve(&m->in, 16384)) return mpmi_error(MPM_ENOMEM, "out of memory");
-    while (m->in.len < want) {
-        ssize_t r = recv(m->fd, m->in.data + m->in.len, m->in.cap - m->in.len, 0);
+    c->in.len = 0;
+    if (mpmi_buf_reserve(&c->in, 16384)) return mpmi_error(MPM_ENOMEM, "out of memory");
+    while (c->in.len < want) {
+        ssize_t r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
         if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return mpmi_error(MPM_ECLOSED, "connection to %s lost", m->url);
-        m->in.len += (size_t)r;
-        if (want == MPMI_LEN_PREFIX && m->in.len >= MPMI_LEN_PREFIX) {
-            uint32_t n = mpmi_get_u32(m->in.data);
-            if (n < MPMI_HDR_LEN || n > MPMI_MAX_FRAME_DEFAULT)
+        if (r <= 0) return mpmi_error(MPM_ECLOSED, "connection to %s lost", c->m->url);
+        c->in.len += (size_t)r;
+        if (want == MPMI_LEN_PREFIX && c->in.len >= MPMI_LEN_PREFIX) {
+            uint32_t n = mpmi_get_u32(c->in.data);
+            if (n < MPMI_HDR_LEN || n > MPMI_MAX_REPLY)
                 return mpmi_error(MPM_EPROTO, "bad frame length %u from server", n);
             want = MPMI_LEN_PREFIX + (size_t)n;
-            if (mpmi_buf_reserve(&m->in, want - m->in.len))
+            if (mpmi_buf_reserve(&c->in, want - c->in.len))
                 return mpmi_error(MPM_ENOMEM, "out of memory");
         }
     }
-    if (m->in.len != want) return mpmi_error(MPM_EPROTO, "unexpected bytes from server");
-    *frame = m->in.data + MPMI_LEN_PREFIX;
+    if (c->in.len != want) return mpmi_error(MPM_EPROTO, "unexpected bytes from server");
+    *frame = c->in.data + MPMI_LEN_PREFIX;
     *len = want - MPMI_LEN_PREFIX;
     return 0;
 }
 
-static void client_disconnect(mpm_manager *m)
+/* Close and free a connection.  in_twin: it is a forked copy of the parent's,
+ * so only our descriptor goes (never shutdown(), never nng: both would reach
+ * into the parent's connection). */
+static void client_conn_free(mpmi_cconn *c, int in_twin)
 {
-    if (m->kind == MPMI_TR_NNG) mpmi_nng_close(m);
-    if (m->fd >= 0) close(m->fd); /* close, never shutdown: a forked twin may share it */
-    m->fd = -1;
-    m->connected = 0;
+    if (!c) return;
+    if (c->m->kind == MPMI_TR_NNG) {
+        if (!in_twin) mpmi_nng_close(c);
+    } else if (c->fd >= 0) {
+        close(c->fd);
+    }
+    mpmi_buf_free(&c->out);
+    mpmi_buf_free(&c->in);
+    free(c);
 }
 
-static int client_refused(mpm_manager *m, const unsigned char *f, size_t n)
+static int client_refused(const unsigned char *f, size_t n)
 {
     int kind;
     uint64_t seq;
@@ -211,12 +220,12 @@ static int client_refused(mpm_manager *m, const unsigned char *f, size_t n)
         int code = memcmp(f + MPMI_HDR_LEN, "authentication", 14) == 0 ? MPM_EAUTH : MPM_EPROTO;
         return mpmi_error(code, "%.*s", (int)(n - MPMI_HDR_LEN), f + MPMI_HDR_LEN);
     }
-    (void)m;
     return 0;
 }
 
-static int client_handshake(mpm_manager *m)
+static int client_handshake(mpmi_cconn *c)
 {
+    mpm_manager *m = c->m;
     unsigned char buf[MPMI_LEN_PREFIX + MPMI_HDR_LEN + MPMI_MAC_LEN + MPMI_TOKEN_LEN];
     unsigned char *f = buf + MPMI_LEN_PREFIX, cn[MPMI_NONCE_LEN], sn[MPMI_NONCE_LEN];
     unsigned char *r;
@@ -227,9 +236,9 @@ static int client_handshake(mpm_manager *m)
     randombytes_buf(cn, sizeof cn);
     mpmi_hdr_write(f, MPMI_K_HELLO, 0);
     memcpy(f + MPMI_HDR_LEN, cn, sizeof cn);
-    if ((rc = client_send(m, f, MPMI_HDR_LEN + MPMI_NONCE_LEN))) return rc;
-    if ((rc = client_recv(m, &r, &rn))) return rc;
-    if ((rc = client_refused(m, r, rn))) return rc;
+    if ((rc = client_send(c, f, MPMI_HDR_LEN + MPMI_NONCE_LEN))) return rc;
+    if ((rc = client_recv(c, &r, &rn))) return rc;
+    if ((rc = client_refused(r, rn))) return rc;
     if (mpmi_hdr_read(r, rn, &kind, &seq) || kind != MPMI_K_CHALLENGE ||
         rn != MPMI_HDR_LEN + MPMI_NONCE_LEN)
         return mpmi_error(MPM_EPROTO, "%s did not answer as an mpm server", m->url);
@@ -238,96 +247,167 @@ static int client_handshake(mpm_manager *m)
     mpmi_hdr_write(f, MPMI_K_PROOF, 0);
     mpmi_proof(f + MPMI_HDR_LEN, m->authkey, m->klen, "mpm1 client", cn, sn, m->token);
     memcpy(f + MPMI_HDR_LEN + MPMI_MAC_LEN, m->token, MPMI_TOKEN_LEN);
-    if ((rc = client_send(m, f, MPMI_HDR_LEN + MPMI_MAC_LEN + MPMI_TOKEN_LEN))) return rc;
-    rc = client_recv(m, &r, &rn);
+    if ((rc = client_send(c, f, MPMI_HDR_LEN + MPMI_MAC_LEN + MPMI_TOKEN_LEN))) return rc;
+    rc = client_recv(c, &r, &rn);
     if (rc == MPM_ECLOSED) return mpmi_error(MPM_EAUTH, "authentication failed");
     if (rc) return rc;
-    if ((rc = client_refused(m, r, rn))) return rc;
+    if ((rc = client_refused(r, rn))) return rc;
     unsigned char want[MPMI_MAC_LEN];
     mpmi_proof(want, m->authkey, m->klen, "mpm1 server", cn, sn, m->token);
     if (mpmi_hdr_read(r, rn, &kind, &seq) || kind != MPMI_K_WELCOME ||
         rn != MPMI_HDR_LEN + MPMI_MAC_LEN + 8 || crypto_verify_32(want, r + MPMI_HDR_LEN))
         return mpmi_error(MPM_EAUTH, "authentication failed: the server does not hold the key");
     m->session_id = mpmi_get_u64(r + MPMI_HDR_LEN + MPMI_MAC_LEN);
-    mpmi_chan_init(&m->chan, m->authkey, m->klen, cn, sn, 0);
+    mpmi_chan_init(&c->chan, m->authkey, m->klen, cn, sn, 0);
     return 0;
 }
 
-static int client_exchange(mpm_manager *m, mpmi_buf *req, unsigned char **body, size_t *blen);
-
-/* Make sure this process has its own live connection. */
-static int client_ensure(mpm_manager *m)
+/* A new, authenticated connection of this process's session. */
+static int client_conn_open(mpm_manager *m, mpmi_cconn **out)
 {
-    pid_t me = getpid();
-    int forked = m->pid != me;
-    if (forked) {
-        /* A forked child: the connection and session are the parent's.  Leave
-         * them alone, make our own, and take our own references. */
-        if (m->kind == MPMI_TR_NNG)
-            return mpmi_error(MPM_ETRANSPORT, "nng connections cannot be used after fork(); "
-                                              "use a unix:// or tcp:// address");
-        if (m->fd >= 0) close(m->fd);
-        m->fd = -1;
-        m->connected = 0;
-        m->pid = me;
-        m->private_child = 0; /* the server is the parent's to reap */
-        randombytes_buf(m->token, sizeof m->token);
-    }
-    if (m->connected) return 0;
-    int rc = m->kind == MPMI_TR_NNG ? mpmi_nng_dial(m) : client_dial_stream(m);
-    if (rc) return rc;
-    if ((rc = client_handshake(m))) {
-        client_disconnect(m);
+    mpmi_cconn *c = calloc(1, sizeof *c);
+    if (!c) return mpmi_error(MPM_ENOMEM, "out of memory");
+    c->m = m;
+    c->fd = -1;
+    mpmi_buf_init(&c->out);
+    mpmi_buf_init(&c->in);
+    mpmi_pk_init(&c->pk, &c->out);
+    int rc = m->kind == MPMI_TR_NNG ? mpmi_nng_dial(c) : client_dial_stream(c);
+    if (!rc) rc = client_handshake(c);
+    if (rc) {
+        client_conn_free(c, 0);
         return rc;
     }
-    m->connected = 1;
-    if (forked && m->handles) {
-        /* one INCREF call carrying every inherited handle */
-        mpmi_buf req;
-        msgpack_packer pk;
-        size_t n = 0;
-        for (mpmi_handle *h = m->handles; h; h = h->next) n++;
-        mpmi_buf_init(&req);
-        mpmi_buf_reserve(&req, REQ_OFF + 32 + 9 * n);
-        req.len = REQ_OFF;
-        mpmi_pk_init(&pk, &req);
-        msgpack_pack_array(&pk, 1);
-        msgpack_pack_array(&pk, 2 + n);
-        msgpack_pack_uint64(&pk, 0);
-        msgpack_pack_int(&pk, MPMI_OP_INCREF);
-        for (mpmi_handle *h = m->handles; h; h = h->next) msgpack_pack_uint64(&pk, h->id);
-        unsigned char *body;
-        size_t blen;
-        rc = client_exchange(m, &req, &body, &blen);
-        mpmi_buf_free(&req);
-        if (rc) return rc;
-        mpmi_rd r;
-        mpmi_item it;
-        mpmi_rd_init(&r, body, blen);
-        if (mpmi_rd_next(&r, &it) || mpmi_rd_next(&r, &it) || mpmi_rd_next(&r, &it) ||
-            it.type != MPMI_INT || it.v.i != 0)
-            return mpmi_error(MPM_ENOOBJ, "an inherited handle's object no longer exists");
-    }
+    *out = c;
     return 0;
 }
 
-/* Seal req (body after REQ_OFF), send, receive and open the reply. */
-static int client_exchange(mpm_manager *m, mpmi_buf *req, unsigned char **body, size_t *blen)
+/* Start a request in c->out: room for the length and header, then the array
+ * of ncalls calls. */
+static void client_begin(mpmi_cconn *c, uint32_t ncalls)
+{
+    c->out.len = 0;
+    c->out.oom = 0;
+    mpmi_buf_reserve(&c->out, REQ_OFF + 64);
+    c->out.len = REQ_OFF;
+    msgpack_pack_array(&c->pk, ncalls);
+}
+
+/* Seal c->out, send, receive and open the reply.  On failure the connection
+ * is out of step and must be dropped (*broken set). */
+static int client_exchange(mpmi_cconn *c, unsigned char **body, size_t *blen, int *broken)
 {
     unsigned char *f;
     size_t n;
+    mpmi_buf *req = &c->out;
     if (req->oom || mpmi_buf_reserve(req, MPMI_TAG_LEN))
         return mpmi_error(MPM_ENOMEM, "out of memory");
     if (req->len - MPMI_LEN_PREFIX + MPMI_TAG_LEN > MPMI_MAX_FRAME_DEFAULT)
         return mpmi_error(MPM_ETOOBIG, "request of %zu bytes is over the frame limit", req->len);
-    size_t flen = mpmi_seal(&m->chan, req->data + MPMI_LEN_PREFIX, req->len - REQ_OFF);
-    int rc = client_send(m, req->data + MPMI_LEN_PREFIX, flen);
-    if (!rc) rc = client_recv(m, &f, &n);
-    if (!rc) rc = client_refused(m, f, n);
-    if (!rc && mpmi_open(&m->chan, f, n, body, blen))
+    size_t flen = mpmi_seal(&c->chan, req->data + MPMI_LEN_PREFIX, req->len - REQ_OFF);
+    *broken = 1;
+    int rc = client_send(c, req->data + MPMI_LEN_PREFIX, flen);
+    if (!rc) rc = client_recv(c, &f, &n);
+    if (!rc) rc = client_refused(f, n);
+    if (!rc && mpmi_open(&c->chan, f, n, body, blen))
         rc = mpmi_error(MPM_EPROTO, "reply failed authentication");
-    if (rc) client_disconnect(m); /* the stream is out of step: start afresh next call */
+    if (!rc) *broken = 0;
     return rc;
+}
+
+static void client_lock(mpm_manager *m)
+{
+    if (m->pid != getpid()) pthread_mutex_init(&m->mu, NULL); /* a forked copy may be held */
+    pthread_mutex_lock(&m->mu);
+}
+
+static int client_result(mpmi_rd *r, mpmi_sink *s);
+
+/* Forked child, first call: references on every inherited handle, in one call. */
+static int client_incref_inherited(mpmi_cconn *c)
+{
+    mpm_manager *m = c->m;
+    size_t n = 0;
+    for (mpmi_handle *h = m->handles; h; h = h->next) n++;
+    if (!n) return 0;
+    client_begin(c, 1);
+    msgpack_pack_array(&c->pk, 2 + n);
+    msgpack_pack_uint64(&c->pk, 0);
+    msgpack_pack_int(&c->pk, MPMI_OP_INCREF);
+    for (mpmi_handle *h = m->handles; h; h = h->next) msgpack_pack_uint64(&c->pk, h->id);
+    unsigned char *body;
+    size_t blen;
+    int broken, rc = client_exchange(c, &body, &blen, &broken);
+    if (rc) return rc;
+    mpmi_rd r;
+    mpmi_item it;
+    mpmi_rd_init(&r, body, blen);
+    if (mpmi_rd_next(&r, &it) || it.type != MPMI_ARRAY || it.v.n != 1)
+        return mpmi_error(MPM_EPROTO, "malformed reply");
+    /* the answer lists ids whose objects are gone: their handles fail with
+     * MPM_ENOOBJ when used, the others work */
+    return client_result(&r, &(mpmi_sink){MPMI_R_NONE, NULL, NULL});
+}
+
+/* Take a connection of this process for one call: an idle one, or a new one. */
+static int client_checkout(mpm_manager *m, mpmi_cconn **out)
+{
+    int rc = 0;
+    mpmi_cconn *c = NULL;
+    pid_t me = getpid();
+    client_lock(m);
+    if (m->pid != me) {
+        /* A forked child: the connections and the session are the parent's.
+         * Leave them alone, start our own session, take our own references. */
+        if (m->kind == MPMI_TR_NNG) {
+            m->idle = NULL; /* nng state cannot even be freed after fork */
+            pthread_mutex_unlock(&m->mu);
+            return mpmi_error(MPM_ETRANSPORT, "nng connections cannot be used after fork(); "
+                                              "use a unix:// or tcp:// address");
+        }
+        while (m->idle) {
+            mpmi_cconn *t = m->idle;
+            m->idle = t->next;
+            client_conn_free(t, 1);
+        }
+        m->pid = me;
+        m->private_child = 0; /* the server is the parent's to reap */
+        m->need_incref = 1;
+        randombytes_buf(m->token, sizeof m->token);
+    }
+    if (m->need_incref) {
+        /* under the lock: no call of this process may run before it */
+        rc = client_conn_open(m, &c);
+        if (!rc) rc = client_incref_inherited(c);
+        if (!rc) m->need_incref = 0;
+        else if (c) {
+            client_conn_free(c, 0);
+            c = NULL;
+        }
+        pthread_mutex_unlock(&m->mu);
+        *out = c;
+        return rc;
+    }
+    c = m->idle;
+    if (c) m->idle = c->next;
+    pthread_mutex_unlock(&m->mu);
+    if (!c) rc = client_conn_open(m, &c);
+    *out = c;
+    return rc;
+}
+
+/* Give a connection back after a call; a broken one is dropped. */
+static void client_checkin(mpm_manager *m, mpmi_cconn *c, int broken)
+{
+    if (!c) return;
+    if (broken) {
+        client_conn_free(c, 0);
+        return;
+    }
+    client_lock(m);
+    c->next = m->idle;
+    m->idle = c;
+    pthread_mutex_unlock(&m->mu);
 }
 
 /*---- results -------------------------------------------------------------*/
@@ -411,8 +491,12 @@ static int client_result(mpmi_rd *r, mpmi_sink *s)
     const unsigned char *p;
     size_t n;
     if (mpmi_rd_next(r, &it) || it.type != MPMI_ARRAY || it.v.n != 2 || mpmi_rd_next(r, &st) ||
-        st.type != MPMI_INT || mpmi_rd_value(r, &p, &n))
+        st.type != MPMI_INT)
         return mpmi_error(MPM_EPROTO, "malformed reply");
+    p = r->p;
+    if (mpmi_rd_skip(r, -2)) /* snapshots nest two levels deeper than values */
+        return mpmi_error(MPM_EPROTO, "malformed reply");
+    n = (size_t)(r->p - p);
     if (st.v.i != 0) {
         mpmi_item msg;
         mpmi_rd mr;
@@ -440,12 +524,6 @@ static int client_pack_call(msgpack_packer *pk, uint64_t id, int op, const mpm_v
     return 0;
 }
 
-static void client_lock(mpm_manager *m)
-{
-    if (m->pid != getpid()) pthread_mutex_init(&m->mu, NULL); /* a forked copy may be held */
-    pthread_mutex_lock(&m->mu);
-}
-
 int mpmi_call_id(mpm_manager *m, uint64_t id, int op, const mpm_val *args, int nargs,
                  mpmi_sink sink)
 {
@@ -469,19 +547,14 @@ int mpmi_call_id(mpm_manager *m, uint64_t id, int op, const mpm_val *args, int n
         return 0;
     }
 
-    client_lock(m);
-    int rc = client_ensure(m);
-    if (!rc) {
-        m->out.len = 0;
-        m->out.oom = 0;
-        mpmi_buf_reserve(&m->out, REQ_OFF + 64);
-        m->out.len = REQ_OFF;
-        msgpack_pack_array(&m->pk, 1);
-        rc = client_pack_call(&m->pk, id, op, args, nargs);
-    }
+    mpmi_cconn *c;
+    int broken = 0, rc = client_checkout(m, &c);
+    if (rc) return rc;
+    client_begin(c, 1);
+    rc = client_pack_call(&c->pk, id, op, args, nargs);
     unsigned char *body;
     size_t blen;
-    if (!rc) rc = client_exchange(m, &m->out, &body, &blen);
+    if (!rc) rc = client_exchange(c, &body, &blen, &broken);
     if (!rc) {
         mpmi_rd r;
         mpmi_item it;
@@ -491,7 +564,7 @@ int mpmi_call_id(mpm_manager *m, uint64_t id, int op, const mpm_val *args, int n
         else
             rc = client_result(&r, &sink);
     }
-    pthread_mutex_unlock(&m->mu);
+    client_checkin(m, c, broken);
     return rc;
 }
 
@@ -531,22 +604,18 @@ int mpm_batch_exec(mpm_manager *m, int *codes, size_t ncodes)
     int first = 0;
     if (b->n == 0) goto done;
 
-    client_lock(m);
-    int rc = client_ensure(m);
+    mpmi_cconn *c;
+    int broken = 0, rc = client_checkout(m, &c);
     if (!rc) {
-        m->out.len = 0;
-        m->out.oom = 0;
-        mpmi_buf_reserve(&m->out, REQ_OFF + 8 + b->body.len);
-        m->out.len = REQ_OFF;
-        msgpack_pack_array(&m->pk, b->n);
-        mpmi_buf_append(&m->out, b->body.data, b->body.len);
+        client_begin(c, b->n);
+        mpmi_buf_append(&c->out, b->body.data, b->body.len);
     }
     unsigned char *body;
     size_t blen;
-    if (!rc) rc = client_exchange(m, &m->out, &body, &blen);
+    if (!rc) rc = client_exchange(c, &body, &blen, &broken);
     if (rc) {
         first = rc;
-        for (size_t i = 0; i < ncodes && i < b->n; i++) codes[i] = rc;
+        for (size_t i = 0; codes && i < ncodes && i < b->n; i++) codes[i] = rc;
     } else {
         mpmi_rd r;
         mpmi_item it;
@@ -556,18 +625,18 @@ int mpm_batch_exec(mpm_manager *m, int *codes, size_t ncodes)
             first = mpmi_error(MPM_EPROTO, "malformed batch reply");
         } else {
             for (uint32_t i = 0; i < b->n; i++) {
-                int c = client_result(&r, &b->sinks[i]);
-                if (codes && i < ncodes) codes[i] = c;
-                if (c && !first) {
-                    first = c;
+                int cr = client_result(&r, &b->sinks[i]);
+                if (codes && i < ncodes) codes[i] = cr;
+                if (cr && !first) {
+                    first = cr;
                     memcpy(firstmsg, client_errmsg, sizeof firstmsg);
                 }
-                if (c == MPM_EPROTO) break;
+                if (cr == MPM_EPROTO) break;
             }
             if (first) memcpy(client_errmsg, firstmsg, sizeof firstmsg);
         }
     }
-    pthread_mutex_unlock(&m->mu);
+    client_checkin(m, c, broken || rc);
 done:
     mpmi_buf_free(&b->body);
     free(b->sinks);
@@ -674,7 +743,6 @@ static int client_new(mpm_manager **out, const char *url, const void *key, size_
     mpm_manager *m = calloc(1, sizeof *m);
     if (!m) return mpmi_error(MPM_ENOMEM, "out of memory");
     pthread_mutex_init(&m->mu, NULL);
-    m->fd = -1;
     m->server_pid = -1;
     m->parent_fd = -1;
     m->pid = getpid();
@@ -688,9 +756,6 @@ static int client_new(mpm_manager **out, const char *url, const void *key, size_
     }
     if (klen) memcpy(m->authkey, key, klen);
     m->klen = klen;
-    mpmi_buf_init(&m->out);
-    mpmi_buf_init(&m->in);
-    mpmi_pk_init(&m->pk, &m->out);
     randombytes_buf(m->token, sizeof m->token);
     int rc = client_parse_url(m, m->url);
     if (rc) {
@@ -712,9 +777,9 @@ int mpm_connect(mpm_manager **out, const char *url, const void *authkey, size_t 
     mpm_manager *m;
     int rc = client_new(&m, url, authkey, authkey ? len : 0);
     if (rc) return rc;
-    client_lock(m);
-    rc = client_ensure(m);
-    pthread_mutex_unlock(&m->mu);
+    mpmi_cconn *c;
+    rc = client_checkout(m, &c); /* connect now, so a bad address or key shows here */
+    client_checkin(m, c, rc);
     if (rc) {
         char msg[sizeof client_errmsg];
         memcpy(msg, client_errmsg, sizeof msg);
@@ -859,9 +924,9 @@ int mpm_manager_start(mpm_manager **out, const mpm_start_opts *opts)
     m->private_child = 1;
     m->parent_fd = parentp[1];
     snprintf(m->bound, sizeof m->bound, "%s", bound);
-    client_lock(m);
-    rc = client_ensure(m);
-    pthread_mutex_unlock(&m->mu);
+    mpmi_cconn *c;
+    rc = client_checkout(m, &c);
+    client_checkin(m, c, rc);
     if (rc) {
         mpm_manager_shutdown(m);
         return rc;
@@ -884,14 +949,19 @@ void mpm_manager_close(mpm_manager *m)
         free(client_tls_batch);
         client_tls_batch = NULL;
     }
-    /* the server releases a session's handles when its connection goes */
     while (m->handles) {
         mpmi_handle *h = m->handles;
         m->handles = h->next;
         free(h);
     }
-    if (m->pid == getpid()) client_disconnect(m);
-    else if (m->fd >= 0) close(m->fd);
+    /* the server releases a session's handles when its connections go */
+    int twin = m->pid != getpid();
+    if (twin && m->kind == MPMI_TR_NNG) m->idle = NULL; /* nng state is the parent's */
+    while (m->idle) {
+        mpmi_cconn *c = m->idle;
+        m->idle = c->next;
+        client_conn_free(c, twin);
+    }
     if (m->parent_fd >= 0) close(m->parent_fd);
     if (m->private_child && m->server_pid > 0) {
         /* The server stops once every process holding the manager is gone.
@@ -901,8 +971,6 @@ void mpm_manager_close(mpm_manager *m)
             for (int i = 0; i < 200 && waitpid(m->server_pid, NULL, WNOHANG) == 0; i++)
                 usleep(5000);
     }
-    mpmi_buf_free(&m->out);
-    mpmi_buf_free(&m->in);
     if (m->authkey) sodium_memzero(m->authkey, m->klen);
     free(m->authkey);
     free(m->url);

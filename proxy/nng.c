@@ -1,4 +1,4 @@
-/* nng.c - the client's nng transport: one req0 socket per manager, one frame
+/* nng.c - the client's nng transport: one req0 socket per connection, one frame
  * per message.  nng is not fork-safe: client_ensure refuses a forked child
  * before anything here runs, and mpm_manager_close in a child never calls in.
  *
@@ -36,7 +36,7 @@ static void nng_cli_pipe_rem(nng_pipe p, nng_pipe_ev ev, void *arg)
     pthread_mutex_unlock(&c->mu);
 }
 
-static int nng_cli_err(mpm_manager *m, const char *what, int rv)
+static int nng_cli_err(mpmi_cconn *cc, const char *what, int rv)
 {
     int code;
     switch (rv) {
@@ -59,8 +59,8 @@ static int nng_cli_err(mpm_manager *m, const char *what, int rv)
         code = MPM_ETRANSPORT;
         break;
     }
-    if (code == MPM_ECLOSED) return mpmi_error(code, "connection to %s lost", m->url);
-    return mpmi_error(code, "%s %s: %s", what, m->url, nng_strerror(rv));
+    if (code == MPM_ECLOSED) return mpmi_error(code, "connection to %s lost", cc->m->url);
+    return mpmi_error(code, "%s %s: %s", what, cc->m->url, nng_strerror(rv));
 }
 
 static void nng_cli_free(nng_cli *c)
@@ -71,12 +71,12 @@ static void nng_cli_free(nng_cli *c)
     free(c);
 }
 
-int mpmi_nng_dial(mpm_manager *m)
+int mpmi_nng_dial(mpmi_cconn *cc)
 {
-    const char *url = m->url + 4; /* past "nng+" */
+    const char *url = cc->m->url + 4; /* past "nng+" */
     nng_dialer d;
     int rv;
-    mpmi_nng_close(m);
+    mpmi_nng_close(cc);
     nng_cli *c = calloc(1, sizeof *c);
     if (!c) return mpmi_error(MPM_ENOMEM, "out of memory");
     pthread_mutex_init(&c->mu, NULL);
@@ -93,8 +93,8 @@ int mpmi_nng_dial(mpm_manager *m)
         (rv = nng_dialer_create(&d, c->sock, url))) {
         nng_cli_free(c);
         if (rv == NNG_EADDRINVAL || rv == NNG_EINVAL || rv == NNG_ENOTSUP)
-            return mpmi_error(MPM_EADDR, "bad address '%s': %s", m->url, nng_strerror(rv));
-        return mpmi_error(MPM_ETRANSPORT, "nng dialer for %s: %s", m->url, nng_strerror(rv));
+            return mpmi_error(MPM_EADDR, "bad address '%s': %s", cc->m->url, nng_strerror(rv));
+        return mpmi_error(MPM_ETRANSPORT, "nng dialer for %s: %s", cc->m->url, nng_strerror(rv));
     }
     if (strncmp(url, "tcp://", 6) == 0) {
         nng_dialer_set_bool(d, NNG_OPT_TCP_KEEPALIVE, true);
@@ -111,60 +111,60 @@ int mpmi_nng_dial(mpm_manager *m)
         case NNG_ETIMEDOUT:
         case NNG_EPEERAUTH:
         case NNG_EPERM:
-            return mpmi_error(MPM_ECONNREFUSED, "cannot connect to %s: %s", m->url,
+            return mpmi_error(MPM_ECONNREFUSED, "cannot connect to %s: %s", cc->m->url,
                               nng_strerror(rv));
         case NNG_EADDRINVAL:
         case NNG_EINVAL:
-            return mpmi_error(MPM_EADDR, "bad address '%s': %s", m->url, nng_strerror(rv));
+            return mpmi_error(MPM_EADDR, "bad address '%s': %s", cc->m->url, nng_strerror(rv));
         default:
-            return mpmi_error(MPM_ETRANSPORT, "cannot connect to %s: %s", m->url, nng_strerror(rv));
+            return mpmi_error(MPM_ETRANSPORT, "cannot connect to %s: %s", cc->m->url, nng_strerror(rv));
         }
     }
-    m->nng = c;
+    cc->nng = c;
     return 0;
 }
 
-int mpmi_nng_send(mpm_manager *m, unsigned char *frame, size_t len)
+int mpmi_nng_send(mpmi_cconn *cc, unsigned char *frame, size_t len)
 {
-    nng_cli *c = m->nng;
+    nng_cli *c = cc->nng;
     nng_msg *msg;
     int rv, lost;
-    if (!c) return mpmi_error(MPM_ECLOSED, "not connected to %s", m->url);
+    if (!c) return mpmi_error(MPM_ECLOSED, "not connected to %s", cc->m->url);
     pthread_mutex_lock(&c->mu);
     lost = c->lost;
     pthread_mutex_unlock(&c->mu);
-    if (lost) return nng_cli_err(m, "send to", NNG_ECLOSED);
-    if ((rv = nng_msg_alloc(&msg, len))) return nng_cli_err(m, "send to", rv);
+    if (lost) return nng_cli_err(cc, "send to", NNG_ECLOSED);
+    if ((rv = nng_msg_alloc(&msg, len))) return nng_cli_err(cc, "send to", rv);
     memcpy(nng_msg_body(msg), frame, len);
     if ((rv = nng_sendmsg(c->sock, msg, 0))) {
         nng_msg_free(msg);
-        return nng_cli_err(m, "send to", rv);
+        return nng_cli_err(cc, "send to", rv);
     }
     return 0;
 }
 
-static int nng_cli_take(mpm_manager *m, nng_msg *msg, unsigned char **frame, size_t *len)
+static int nng_cli_take(mpmi_cconn *cc, nng_msg *msg, unsigned char **frame, size_t *len)
 {
     size_t n = nng_msg_len(msg);
-    m->in.len = 0;
-    if (mpmi_buf_reserve(&m->in, n ? n : 1)) {
+    cc->in.len = 0;
+    if (mpmi_buf_reserve(&cc->in, n ? n : 1)) {
         nng_msg_free(msg);
         return mpmi_error(MPM_ENOMEM, "out of memory");
     }
-    memcpy(m->in.data, nng_msg_body(msg), n);
-    m->in.len = n;
+    memcpy(cc->in.data, nng_msg_body(msg), n);
+    cc->in.len = n;
     nng_msg_free(msg);
-    *frame = m->in.data;
+    *frame = cc->in.data;
     *len = n;
     return 0;
 }
 
-int mpmi_nng_recv(mpm_manager *m, unsigned char **frame, size_t *len)
+int mpmi_nng_recv(mpmi_cconn *cc, unsigned char **frame, size_t *len)
 {
-    nng_cli *c = m->nng;
+    nng_cli *c = cc->nng;
     nng_msg *msg;
     int rv;
-    if (!c) return mpmi_error(MPM_ECLOSED, "not connected to %s", m->url);
+    if (!c) return mpmi_error(MPM_ECLOSED, "not connected to %s", cc->m->url);
     pthread_mutex_lock(&c->mu);
     if (!c->lost) {
         c->waiting = 1;
@@ -177,18 +177,18 @@ int mpmi_nng_recv(mpm_manager *m, unsigned char **frame, size_t *len)
         c->waiting = 0;
         pthread_mutex_unlock(&c->mu);
         rv = nng_aio_result(c->aio);
-        if (rv == 0) return nng_cli_take(m, nng_aio_get_msg(c->aio), frame, len);
-        if (rv != NNG_ECANCELED) return nng_cli_err(m, "receive from", rv);
+        if (rv == 0) return nng_cli_take(cc, nng_aio_get_msg(c->aio), frame, len);
+        if (rv != NNG_ECANCELED) return nng_cli_err(cc, "receive from", rv);
     }
     /* the pipe went: a reply that arrived just before it (shutdown's) is
      * still waiting in the socket */
-    if (nng_recvmsg(c->sock, &msg, NNG_FLAG_NONBLOCK) == 0) return nng_cli_take(m, msg, frame, len);
-    return nng_cli_err(m, "receive from", NNG_ECLOSED);
+    if (nng_recvmsg(c->sock, &msg, NNG_FLAG_NONBLOCK) == 0) return nng_cli_take(cc, msg, frame, len);
+    return nng_cli_err(cc, "receive from", NNG_ECLOSED);
 }
 
-void mpmi_nng_close(mpm_manager *m)
+void mpmi_nng_close(mpmi_cconn *cc)
 {
-    if (!m || !m->nng) return;
-    nng_cli_free(m->nng);
-    m->nng = NULL;
+    if (!cc || !cc->nng) return;
+    nng_cli_free(cc->nng);
+    cc->nng = NULL;
 }

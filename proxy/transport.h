@@ -9,34 +9,44 @@
 
 enum { MPMI_TR_UNIX = 1, MPMI_TR_TCP, MPMI_TR_NNG };
 
+/* One connection to the server.  A manager keeps a pool of them: a call takes
+ * an idle one (or dials a new one) and gives it back, so a thread waiting in
+ * a blocking call never holds up another thread.  All of a process's
+ * connections join one session on the server. */
+typedef struct mpmi_cconn {
+    mpm_manager *m;
+    int fd;    /* stream transports */
+    void *nng; /* nng transport state */
+    mpmi_chan chan;
+    mpmi_buf out, in;
+    msgpack_packer pk; /* over out */
+    struct mpmi_cconn *next;
+} mpmi_cconn;
+
 struct mpm_manager {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* guards everything below but url/kind/authkey */
     char *url;
     const char *rest; /* url past its scheme */
     int kind;
     unsigned char *authkey;
     size_t klen;
-    pid_t pid; /* the process whose connection this is */
-    int fd;    /* stream transports */
-    void *nng; /* nng transport state */
-    int connected;
-    mpmi_chan chan;
+    pid_t pid;         /* the process whose connections these are */
+    mpmi_cconn *idle;  /* connections not in a call */
+    int need_incref;   /* forked: take references on inherited handles first */
     unsigned char token[MPMI_TOKEN_LEN]; /* names this process's session */
     uint64_t session_id;
-    mpmi_buf out, in;
-    msgpack_packer pk; /* over out */
     mpmi_handle *handles;
-    pid_t server_pid; /* private manager's server */
+    pid_t server_pid;  /* private manager's server */
     int private_child; /* this process started it and reaps it */
     int shutdown_sent; /* the server was told to stop: wait for it */
     int parent_fd;     /* the private server exits when every copy is closed */
     char bound[1024];  /* URLs the private server listens on */
 };
 
-/* nng transport (proxy/nng.c): dial m->url, exchange frames, close. */
-int mpmi_nng_dial(mpm_manager *m);
-int mpmi_nng_send(mpm_manager *m, unsigned char *frame, size_t len);
-int mpmi_nng_recv(mpm_manager *m, unsigned char **frame, size_t *len);
-void mpmi_nng_close(mpm_manager *m);
+/* nng transport (proxy/nng.c): dial c->m->url, exchange frames, close. */
+int mpmi_nng_dial(mpmi_cconn *c);
+int mpmi_nng_send(mpmi_cconn *c, unsigned char *frame, size_t len);
+int mpmi_nng_recv(mpmi_cconn *c, unsigned char **frame, size_t *len);
+void mpmi_nng_close(mpmi_cconn *c);
 
 #endif

@@ -132,7 +132,9 @@ int mpmi_decode_val(const unsigned char *p, size_t n, mpm_val **out)
     values_need need = {1, 0, 0};
     mpmi_rd r;
     mpmi_rd_init(&r, p, n);
-    if (values_count(&r, &need, 0)) return mpmi_error(MPM_EPROTO, "malformed value in reply");
+    /* snapshots wrap stored values in up to two levels (items(): a list of
+     * [key, value] pairs), so a result may nest two levels deeper than a value */
+    if (values_count(&r, &need, -2)) return mpmi_error(MPM_EPROTO, "malformed value in reply");
     size_t size = need.vals * sizeof(mpm_val) + need.pairs * sizeof(mpm_pair) + need.bytes;
     char *mem = malloc(size ? size : 1);
     if (!mem) return mpmi_error(MPM_ENOMEM, "out of memory");

@@ -298,6 +298,10 @@ static int run_call(mpmi_srv *s, mpmi_req *r, mpmi_call *c)
         }
         return m->fn(o, c);
     }
+    if (c->op != MPMI_OP_REPR && c->op != MPMI_OP_COPY &&
+        !(c->op == MPMI_OP_TYPECODE && o->type->typecode))
+        return mpmi_fail(c, MPM_ENOMETHOD, "AttributeError: '%s' object has no method %s",
+                         o->type->name, mpmi_op_name(c->op));
     if (c->argc) return mpmi_fail(c, MPM_EARGS, "TypeError: %s takes no arguments",
                                   mpmi_op_name(c->op));
     return call_generic(o, c);
@@ -338,6 +342,11 @@ static int req_run(mpmi_conn *conn)
             conn->busy = 1;
             mpmi_buf_free(&msg);
             return 1;
+        }
+        if (rc == 0 && r->reply.len - REPLY_OFF + MPMI_TAG_LEN + 64 > s->max_frame) {
+            /* the answer cannot be sent: say so instead of dropping the client */
+            rc = mpmi_fail(&c, MPM_ETOOBIG, "reply of %zu bytes is over the %zu-byte frame limit",
+                           r->reply.len - mark, s->max_frame);
         }
         if (rc < 0) {
             s->stats.errors++;
@@ -433,6 +442,7 @@ int mpmi_conn_frame(mpmi_conn *c, unsigned char *f, size_t n)
         mpmi_put_u64(reply + MPMI_MAC_LEN, c->sess->id);
         mpmi_chan_init(&c->chan, s->authkey, s->authkey_len, c->cn, c->sn, 1);
         c->state = MPMI_CS_READY;
+        s->nhandshaking--;
         mpmi_log(s, "%s: session %llu joined", c->peer, (unsigned long long)c->sess->id);
         return send_plain(c, MPMI_K_WELCOME, reply, sizeof reply);
     }
@@ -557,6 +567,8 @@ mpmi_conn *mpmi_conn_new(mpmi_srv *s, int fd, const char *peer)
     mpmi_pk_init(&c->req.pk, &c->req.reply);
     c->send = stream_send;
     c->release = stream_release;
+    c->born = mpmi_now_ms();
+    s->nhandshaking++;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
@@ -579,6 +591,7 @@ void mpmi_conn_close(mpmi_conn *c, const char *why)
         r->parked = NULL;
     }
     ready_unlink(s, r);
+    if (c->state != MPMI_CS_READY) s->nhandshaking--;
     if (c->sess) mpmi_session_leave(s, c->sess);
     if (c->ev.fd >= 0) {
         epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->ev.fd, NULL);
@@ -623,6 +636,17 @@ static void listener_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(l->ev.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE) && s->spare_fd >= 0) {
+            /* Out of descriptors: the pending connection would keep the listener
+             * readable and the loop spinning.  Accept it on the spare and drop it. */
+            close(s->spare_fd);
+            fd = accept4(l->ev.fd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= 0) close(fd);
+            s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            s->stats.refused++;
+            mpmi_log(s, "accept on %s: out of descriptors, connection dropped", l->url);
+            continue;
+        }
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 mpmi_log(s, "accept on %s: %s", l->url, strerror(errno));
@@ -824,6 +848,7 @@ int mpmi_srv_init(mpmi_srv *s)
     s->next_session = 1;
     s->running = 1;
     s->parent_ev.fd = -1;
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -836,14 +861,37 @@ int mpmi_srv_init(mpmi_srv *s)
     return 0;
 }
 
+/* Drop connections that have not authenticated in time: without a deadline,
+ * anyone who can connect could hold descriptors without the key. */
+static void expire_handshakes(mpmi_srv *s)
+{
+    int64_t now = mpmi_now_ms();
+    for (mpmi_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state != MPMI_CS_READY && now - c->born > MPMI_HANDSHAKE_MS) {
+            s->stats.refused++;
+            mpmi_conn_close(c, "did not authenticate in time");
+        }
+    }
+}
+
 int mpmi_srv_run(mpmi_srv *s)
 {
     struct epoll_event evs[64];
+    int64_t next_sweep = 0;
     while (s->running) {
         int timeout = -1;
         if (s->heap_len) {
             int64_t d = s->heap[0]->deadline - mpmi_now_ms();
             timeout = d <= 0 ? 0 : d > 60000 ? 60000 : (int)d;
+        }
+        if (s->nhandshaking) {
+            int64_t now = mpmi_now_ms();
+            if (now >= next_sweep) {
+                expire_handshakes(s);
+                next_sweep = now + 1000;
+            }
+            if (s->nhandshaking && (timeout < 0 || timeout > 1000)) timeout = 1000;
         }
         if (s->ready) timeout = 0;
         int n = epoll_wait(s->epfd, evs, 64, timeout);
@@ -880,6 +928,7 @@ void mpmi_srv_fini(mpmi_srv *s)
     free(s->listeners);
     free(s->heap);
     if (s->sig_ev.fd >= 0) close(s->sig_ev.fd);
+    if (s->spare_fd >= 0) close(s->spare_fd);
     if (s->parent_ev.fd >= 0) close(s->parent_ev.fd);
     close(s->epfd);
     if (s->authkey) sodium_memzero(s->authkey, s->authkey_len);

@@ -45,6 +45,7 @@ struct mpmi_conn {
     mpmi_req req;
     mpmi_conn *next, *prev;
     char peer[96];
+    int64_t born; /* ms: a connection must authenticate soon after */
     /* Transport hooks: stream sockets by default, nng pipes override. */
     int (*send)(mpmi_conn *c, unsigned char *frame, size_t len); /* frame has 4 spare bytes before */
     void (*release)(mpmi_conn *c);
@@ -91,8 +92,13 @@ struct mpmi_srv {
     size_t nlisteners;
     mpmi_ev sig_ev, parent_ev;
     struct mpmi_stats stats;
+    size_t nhandshaking; /* connections not yet authenticated */
+    int spare_fd;        /* given up to accept-and-close when out of descriptors */
     void *nng; /* nng transport state */
 };
+
+/* How long a connection may take to authenticate. */
+#define MPMI_HANDSHAKE_MS 10000
 
 void mpmi_log(mpmi_srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -128,29 +128,43 @@ static void sleep_timeout(mpmi_waiter *w)
     mpmi_answer_done(w);
 }
 
+/* INCREF takes a handle on every id that still exists and answers the list of
+ * those that did not (a forked child's inherited handle may have died: that
+ * must not cost it the others).  DECREF checks every id first, so a bad one
+ * changes nothing. */
 static int manager_ref(mpmi_call *c, int inc)
 {
-    /* Check every id first: a bad one changes nothing. */
+    uint32_t missing = 0;
+    int64_t id;
     for (int i = 0; i < c->argc; i++) {
-        mpmi_obj *o;
-        int rc = mpmi_arg_obj(c, i, 0, &o);
+        int rc = mpmi_arg_int(c, i, &id);
         if (rc) return rc;
+        mpmi_obj *o = id > 0 ? mpmi_obj_find(c->srv, (uint64_t)id) : NULL;
+        if (!o && inc) {
+            missing++;
+            continue;
+        }
+        if (!o) return mpmi_fail(c, MPM_ENOOBJ, "no object with id %lld", (long long)id);
         if (!inc && !mpmi_map_find(&c->sess->handles, o->id))
             return mpmi_fail(c, MPM_ENOOBJ, "this process holds no handle on object %llu",
                              (unsigned long long)o->id);
     }
+    if (inc) msgpack_pack_array(c->pk, missing);
     for (int i = 0; i < c->argc; i++) {
-        int64_t id;
         mpmi_arg_int(c, i, &id);
-        mpmi_obj *o = mpmi_obj_find(c->srv, (uint64_t)id);
-        if (!o) continue; /* released earlier in this same call */
+        mpmi_obj *o = id > 0 ? mpmi_obj_find(c->srv, (uint64_t)id) : NULL;
+        if (!o) {
+            if (inc) msgpack_pack_int64(c->pk, id);
+            continue; /* decref: released earlier in this same call */
+        }
         if (inc) {
             if (objects_hold(c->sess, o, 1)) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
         } else {
             objects_release(c->srv, c->sess, o, 1);
         }
     }
-    return mpmi_ok(msgpack_pack_nil(c->pk));
+    if (!inc) msgpack_pack_nil(c->pk);
+    return 0;
 }
 
 int mpmi_manager_call(mpmi_call *c)

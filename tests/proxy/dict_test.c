@@ -13,21 +13,21 @@
 static mpm_manager *M;
 
 /* rc must be 0; say what failed and why. */
-#define OK(expr)                                                                            \
-    do {                                                                                    \
-        int rc_ = (expr);                                                                   \
-        cr_assert_eq(rc_, 0, "%s -> %d (%s): %s", #expr, rc_, mpm_strerror(rc_),            \
-                     mpm_last_error());                                                     \
+#define OK(expr)                                                                                   \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        cr_assert_eq(rc_, 0, "%s -> %d (%s): %s", #expr, rc_, mpm_strerror(rc_),                   \
+                     mpm_last_error());                                                            \
     } while (0)
 
 /* rc must be code, and mpm_last_error() must be msg (NULL: any). */
-#define FAILS(expr, code, msg)                                                              \
-    do {                                                                                    \
-        int rc_ = (expr);                                                                   \
-        cr_assert_eq(rc_, (code), "%s -> %d (%s), want %d (%s); message: %s", #expr, rc_,    \
-                     mpm_strerror(rc_), (code), mpm_strerror(code), mpm_last_error());      \
-        if ((msg) != NULL)                                                                  \
-            cr_assert_str_eq(mpm_last_error(), (const char *)(msg), "%s: message", #expr);  \
+#define FAILS(expr, code, msg)                                                                     \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        cr_assert_eq(rc_, (code), "%s -> %d (%s), want %d (%s); message: %s", #expr, rc_,          \
+                     mpm_strerror(rc_), (code), mpm_strerror(code), mpm_last_error());             \
+        if ((msg) != NULL)                                                                         \
+            cr_assert_str_eq(mpm_last_error(), (const char *)(msg), "%s: message", #expr);         \
     } while (0)
 
 static void setup(void)
@@ -74,20 +74,20 @@ static const char *val_str(mpm_val *v, char *buf, size_t n)
     return buf;
 }
 
-#define ASSERT_VAL(v, want)                                                                 \
-    do {                                                                                    \
-        char b_[1024];                                                                      \
-        cr_assert_str_eq(val_str((v), b_, sizeof b_), (want));                              \
+#define ASSERT_VAL(v, want)                                                                        \
+    do {                                                                                           \
+        char b_[1024];                                                                             \
+        cr_assert_str_eq(val_str((v), b_, sizeof b_), (want));                                     \
     } while (0)
 
-#define ASSERT_DICT(d, want)                                                                \
-    do {                                                                                    \
-        char *s_ = NULL;                                                                    \
-        char b_[4096];                                                                      \
-        OK(mpm_dict_repr((d), &s_));                                                        \
-        snprintf(b_, sizeof b_, "%s", s_);                                                  \
-        free(s_);                                                                           \
-        cr_assert_str_eq(b_, (want));                                                       \
+#define ASSERT_DICT(d, want)                                                                       \
+    do {                                                                                           \
+        char *s_ = NULL;                                                                           \
+        char b_[4096];                                                                             \
+        OK(mpm_dict_repr((d), &s_));                                                               \
+        snprintf(b_, sizeof b_, "%s", s_);                                                         \
+        free(s_);                                                                                  \
+        cr_assert_str_eq(b_, (want));                                                              \
     } while (0)
 
 static size_t dict_len(mpm_dict *d)
@@ -152,7 +152,8 @@ Test(dict, set_then_get_round_trips_every_value_type)
         {MPM_BYTES("", 0), MPM_STR("empty bytes key"), "'empty bytes key'"},
     };
     size_t n = sizeof cases / sizeof cases[0];
-    for (size_t i = 0; i < n; i++) OK(mpm_dict_set(d, cases[i].key, cases[i].value));
+    for (size_t i = 0; i < n; i++)
+        OK(mpm_dict_set(d, cases[i].key, cases[i].value));
     cr_assert_eq(dict_len(d), n, "every key above is distinct in Python");
     for (size_t i = 0; i < n; i++) {
         mpm_val *v = NULL;
@@ -351,7 +352,8 @@ Test(dict, insertion_order_survives_deletes_and_reinserts)
 {
     mpm_dict *d = new_dict();
     const char *keys[] = {"a", "b", "c", "d"};
-    for (int i = 0; i < 4; i++) OK(mpm_dict_set(d, MPM_STR(keys[i]), MPM_INT(i)));
+    for (int i = 0; i < 4; i++)
+        OK(mpm_dict_set(d, MPM_STR(keys[i]), MPM_INT(i)));
     check_keys(d, "['a', 'b', 'c', 'd']");
     OK(mpm_dict_del(d, MPM_STR("b")));
     check_keys(d, "['a', 'c', 'd']");
@@ -376,10 +378,12 @@ Test(dict, order_survives_many_holes_and_compaction)
      * server compacts and rehashes on the way; Python's order must hold */
     mpm_dict *d = new_dict();
     OK(mpm_batch_begin(M));
-    for (int i = 0; i < 200; i++) OK(mpm_dict_set(d, MPM_INT(i), MPM_INT(i * 2)));
+    for (int i = 0; i < 200; i++)
+        OK(mpm_dict_set(d, MPM_INT(i), MPM_INT(i * 2)));
     for (int i = 0; i < 200; i++)
         if (i % 10) OK(mpm_dict_del(d, MPM_INT(i)));
-    for (int i = 1000; i < 1100; i++) OK(mpm_dict_set(d, MPM_INT(i), MPM_INT(i)));
+    for (int i = 1000; i < 1100; i++)
+        OK(mpm_dict_set(d, MPM_INT(i), MPM_INT(i)));
     OK(mpm_batch_exec(M, NULL, 0));
     cr_assert_eq(dict_len(d), 120);
     mpm_val *k = NULL;
@@ -398,6 +402,39 @@ Test(dict, order_survives_many_holes_and_compaction)
         cr_assert_eq(v->v.i, i * 2);
         mpm_val_free(v);
     }
+    mpm_dict_close(d);
+    no_leftovers();
+}
+
+Test(dict, order_survives_a_sliding_window_of_inserts_and_deletes)
+{
+    /* set i, del i - 100, for 20000 rounds: endless tombstones and holes,
+     * never more than 101 live keys */
+    enum { ROUNDS = 20000, WIN = 100 };
+    mpm_dict *d = new_dict();
+    for (int base = 0; base < ROUNDS; base += 1000) {
+        OK(mpm_batch_begin(M));
+        for (int i = base; i < base + 1000; i++) {
+            OK(mpm_dict_set(d, MPM_INT(i), MPM_INT(-i)));
+            if (i >= WIN) OK(mpm_dict_del(d, MPM_INT(i - WIN)));
+        }
+        OK(mpm_batch_exec(M, NULL, 0));
+    }
+    cr_assert_eq(dict_len(d), WIN);
+    mpm_val *c = NULL;
+    OK(mpm_dict_copy(d, &c));
+    cr_assert_eq(c->v.dict.len, WIN);
+    for (size_t i = 0; i < WIN; i++) {
+        int64_t want = ROUNDS - WIN + (int64_t)i;
+        cr_assert_eq(c->v.dict.items[i].key.v.i, want, "key %zu is %lld, want %lld", i,
+                     (long long)c->v.dict.items[i].key.v.i, (long long)want);
+        cr_assert_eq(c->v.dict.items[i].value.v.i, -want);
+    }
+    mpm_val_free(c);
+    mpm_val *k = NULL;
+    OK(mpm_dict_popitem(d, &k, NULL));
+    cr_assert_eq(k->v.i, ROUNDS - 1);
+    mpm_val_free(k);
     mpm_dict_close(d);
     no_leftovers();
 }
@@ -461,7 +498,8 @@ Test(dict, popitem_skips_holes_left_by_deleting_the_last_items)
 {
     mpm_dict *d = new_dict();
     mpm_val *k = NULL;
-    for (int i = 0; i < 10; i++) OK(mpm_dict_set(d, MPM_INT(i), MPM_NONE));
+    for (int i = 0; i < 10; i++)
+        OK(mpm_dict_set(d, MPM_INT(i), MPM_NONE));
     OK(mpm_dict_del(d, MPM_INT(9)));
     OK(mpm_dict_del(d, MPM_INT(8)));
     OK(mpm_dict_del(d, MPM_INT(6)));
@@ -551,7 +589,8 @@ Test(dict, setdefault_is_atomic_across_processes)
 Test(dict, clear_empties_and_the_dict_stays_usable)
 {
     mpm_dict *d = new_dict();
-    for (int i = 0; i < 50; i++) OK(mpm_dict_set(d, MPM_INT(i), MPM_INT(i)));
+    for (int i = 0; i < 50; i++)
+        OK(mpm_dict_set(d, MPM_INT(i), MPM_INT(i)));
     OK(mpm_dict_clear(d));
     cr_assert_eq(dict_len(d), 0);
     ASSERT_DICT(d, "{}");
@@ -570,8 +609,10 @@ Test(dict, update_from_a_map_overwrites_in_place_and_appends)
     mpm_dict *d = new_dict();
     OK(mpm_dict_set(d, MPM_STR("a"), MPM_INT(1)));
     OK(mpm_dict_set(d, MPM_STR("b"), MPM_INT(2)));
-    mpm_pair p[] = {{MPM_STR("c"), MPM_INT(3)}, {MPM_STR("a"), MPM_INT(10)},
-                    {MPM_INT(1), MPM_STR("one")}, {MPM_FLOAT(1.0), MPM_STR("uno")}};
+    mpm_pair p[] = {{MPM_STR("c"), MPM_INT(3)},
+                    {MPM_STR("a"), MPM_INT(10)},
+                    {MPM_INT(1), MPM_STR("one")},
+                    {MPM_FLOAT(1.0), MPM_STR("uno")}};
     OK(mpm_dict_update(d, MPM_DICT(p, 4)));
     ASSERT_DICT(d, "{'a': 10, 'b': 2, 'c': 3, 1: 'uno'}");
     OK(mpm_dict_update(d, MPM_DICT(NULL, 0)));
@@ -629,7 +670,8 @@ Test(dict, update_from_something_not_a_dict_is_typeerror)
     mpm_dict *d = new_dict();
     mpm_list *l = NULL;
     OK(mpm_list_new(M, &l));
-    FAILS(mpm_dict_update_from(d, (mpm_dict *)l), MPM_ETYPE, "TypeError: expected a dict, got a list");
+    FAILS(mpm_dict_update_from(d, (mpm_dict *)l), MPM_ETYPE,
+          "TypeError: expected a dict, got a list");
     cr_assert_eq(dict_len(d), 0);
     mpm_list_close(l);
     mpm_dict_close(d);
@@ -675,8 +717,10 @@ Test(dict, copy_keys_values_items_are_ordered_snapshots)
 Test(dict, new_from_copies_a_value)
 {
     mpm_dict *d = NULL;
-    mpm_pair p[] = {{MPM_INT(1), MPM_STR("1")}, {MPM_STR("2"), MPM_INT(2)},
-                    {MPM_FLOAT(0.25), MPM_NONE}, {MPM_BOOL(true), MPM_STR("one")}};
+    mpm_pair p[] = {{MPM_INT(1), MPM_STR("1")},
+                    {MPM_STR("2"), MPM_INT(2)},
+                    {MPM_FLOAT(0.25), MPM_NONE},
+                    {MPM_BOOL(true), MPM_STR("one")}};
     OK(mpm_dict_new_from(M, &d, MPM_DICT(p, 4)));
     ASSERT_DICT(d, "{1: 'one', '2': 2, 0.25: None}");
     mpm_dict_close(d);
@@ -720,7 +764,8 @@ Test(dict, values_nested_32_levels_as_documented)
     mpm_dict *d = new_dict();
     mpm_val chain[34];
     chain[0] = MPM_INT(7);
-    for (int i = 1; i <= 33; i++) chain[i] = MPM_LIST(&chain[i - 1], 1);
+    for (int i = 1; i <= 33; i++)
+        chain[i] = MPM_LIST(&chain[i - 1], 1);
     FAILS(mpm_dict_set(d, MPM_STR("deep"), chain[33]), MPM_EINVAL, NULL);
     cr_assert_eq(dict_len(d), 0);
     for (int depth = 1; depth <= 32; depth++) {
@@ -735,6 +780,81 @@ Test(dict, values_nested_32_levels_as_documented)
         mpm_val_free(v);
     }
     mpm_dict_close(d);
+    no_leftovers();
+}
+
+Test(dict, a_stored_32_level_value_comes_back_through_every_snapshot)
+{
+    /* the server accepted it, so every way of reading the dict returns it */
+    mpm_dict *d = new_dict();
+    mpm_val chain[33];
+    chain[0] = MPM_STR("leaf");
+    for (int i = 1; i <= 32; i++)
+        chain[i] = MPM_LIST(&chain[i - 1], 1);
+    OK(mpm_dict_set(d, MPM_STR("deep"), chain[32]));
+    mpm_val *v = NULL, *k = NULL;
+    OK(mpm_dict_get(d, MPM_STR("deep"), &v));
+    mpm_val_free(v);
+    char *s = NULL;
+    OK(mpm_dict_repr(d, &s));
+    free(s);
+    int rc;
+    v = NULL;
+    rc = mpm_dict_values(d, &v);
+    mpm_val_free(v);
+    cr_expect_eq(rc, 0, "values(): %s: %s", mpm_strerror(rc), mpm_last_error());
+    v = NULL;
+    rc = mpm_dict_items(d, &v);
+    mpm_val_free(v);
+    cr_expect_eq(rc, 0, "items(): %s: %s", mpm_strerror(rc), mpm_last_error());
+    v = NULL;
+    rc = mpm_dict_copy(d, &v);
+    mpm_val_free(v);
+    cr_expect_eq(rc, 0, "copy(): %s: %s", mpm_strerror(rc), mpm_last_error());
+    v = NULL;
+    rc = mpm_dict_popitem(d, &k, &v);
+    mpm_val_free(k);
+    mpm_val_free(v);
+    cr_expect_eq(rc, 0, "popitem(): %s: %s", mpm_strerror(rc), mpm_last_error());
+    if (rc) cr_expect_eq(dict_len(d), 1, "popitem() failed, yet the item is gone from the dict");
+    OK(mpm_dict_clear(d));
+    mpm_dict_close(d);
+    no_leftovers();
+}
+
+Test(dict, a_reply_over_the_frame_limit_fails_cleanly_and_loses_nothing)
+{
+    /* 70 values of 1 MiB: copy() would be a reply above the 64 MiB frame
+     * limit.  Whatever copy() answers, the dict and every other object of
+     * this process must survive it. */
+    enum { N = 70, SZ = 1 << 20 };
+    mpm_dict *d = new_dict(), *other = new_dict();
+    OK(mpm_dict_set(other, MPM_STR("k"), MPM_STR("v")));
+    char *big = malloc(SZ);
+    cr_assert_not_null(big);
+    memset(big, 'x', SZ);
+    for (int i = 0; i < N; i++)
+        OK(mpm_dict_set(d, MPM_INT(i), MPM_BYTES(big, SZ)));
+    free(big);
+    mpm_val *v = NULL;
+    int rc = mpm_dict_copy(d, &v);
+    if (rc == 0) {
+        cr_assert_eq(v->v.dict.len, N);
+        mpm_val_free(v);
+    } else {
+        cr_expect_eq(rc, MPM_ETOOBIG, "copy() of a %d MiB dict: %s: %s", N, mpm_strerror(rc),
+                     mpm_last_error());
+    }
+    size_t n = 0;
+    rc = mpm_dict_len(d, &n);
+    cr_assert_eq(rc, 0, "after the big copy(): %s: %s", mpm_strerror(rc), mpm_last_error());
+    cr_assert_eq(n, N);
+    OK(mpm_dict_get(other, MPM_STR("k"), &v));
+    mpm_val_free(v);
+    OK(mpm_manager_object_count(M, &n));
+    cr_assert_eq(n, 2);
+    mpm_dict_close(d);
+    mpm_dict_close(other);
     no_leftovers();
 }
 
@@ -797,7 +917,8 @@ Test(dict, batch_fills_results_at_exec_with_per_call_codes)
     size_t len = 777;
     bool in = false;
     int codes[6];
-    for (int i = 0; i < 6; i++) codes[i] = 12345;
+    for (int i = 0; i < 6; i++)
+        codes[i] = 12345;
     OK(mpm_batch_begin(M));
     FAILS(mpm_batch_begin(M), MPM_EBATCH, NULL);
     OK(mpm_dict_set(d, MPM_STR("a"), MPM_INT(1)));
@@ -812,7 +933,8 @@ Test(dict, batch_fills_results_at_exec_with_per_call_codes)
     FAILS(mpm_batch_exec(M, codes, 6), MPM_EKEY, "KeyError: 'missing'");
     cr_assert_eq(mpm_batch_size(M), 0);
     int want[6] = {0, 0, MPM_EKEY, 0, 0, 0};
-    for (int i = 0; i < 6; i++) cr_assert_eq(codes[i], want[i], "codes[%d] = %d", i, codes[i]);
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(codes[i], want[i], "codes[%d] = %d", i, codes[i]);
     cr_assert_null(missing);
     ASSERT_VAL(got, "1");
     cr_assert_eq(len, 1);
@@ -856,6 +978,18 @@ Test(dict, batch_misuse_is_ebatch)
     OK(mpm_batch_exec(M, NULL, 0)); /* an empty batch is fine */
     FAILS(mpm_batch_exec(M, NULL, 0), MPM_EBATCH, NULL);
     FAILS(mpm_batch_begin(NULL), MPM_EINVAL, NULL);
+    /* a call that cannot even be packed fails at once and is not queued;
+     * printing needs its answer now */
+    mpm_dict *d = new_dict();
+    OK(mpm_batch_begin(M));
+    OK(mpm_dict_set(d, MPM_STR("a"), MPM_INT(1)));
+    FAILS(mpm_dict_set(d, MPM_STRN(NULL, 2), MPM_INT(1)), MPM_EINVAL, NULL);
+    FAILS(mpm_dict_print(d), MPM_EBATCH, NULL);
+    OK(mpm_dict_set(d, MPM_STR("b"), MPM_INT(2)));
+    cr_assert_eq(mpm_batch_size(M), 2);
+    OK(mpm_batch_exec(M, NULL, 0));
+    ASSERT_DICT(d, "{'a': 1, 'b': 2}");
+    mpm_dict_close(d);
     no_leftovers();
 }
 
@@ -933,7 +1067,8 @@ Test(dict, hundred_thousand_entries_in_batches)
     for (size_t i = 0; i < (size_t)N / 2; i++) {
         int n = snprintf(key, sizeof key, "key-%zu", 2 * i + 1);
         const mpm_val *k = &keys->v.list.items[i];
-        if (k->type != MPM_T_STR || k->v.str.len != (size_t)n || memcmp(k->v.str.ptr, key, (size_t)n))
+        if (k->type != MPM_T_STR || k->v.str.len != (size_t)n ||
+            memcmp(k->v.str.ptr, key, (size_t)n))
             cr_assert_fail("keys[%zu] is %s, want %s", i, k->type == MPM_T_STR ? k->v.str.ptr : "?",
                            key);
     }
@@ -987,7 +1122,8 @@ Test(dict, four_processes_write_concurrently_and_nothing_is_lost)
         seen[key]++;
     }
     mpm_val_free(c);
-    for (int i = 0; i < KIDS * EACH; i++) cr_assert_eq(seen[i], 1, "key %d seen %d times", i, seen[i]);
+    for (int i = 0; i < KIDS * EACH; i++)
+        cr_assert_eq(seen[i], 1, "key %d seen %d times", i, seen[i]);
     mpm_dict_close(d);
     no_leftovers();
 }
