@@ -59,7 +59,32 @@
     XX(V_GET, 90)                                                                 \
     XX(V_SET, 91)                                                                 \
     XX(V_ADD, 92)       /* delta                    -> new value */               \
-    XX(V_CAS, 93)       /* expected, desired        -> bool */
+    XX(V_CAS, 93)       /* expected, desired        -> bool */                    \
+    /* Lock, RLock, Semaphore, BoundedSemaphore, Condition.  thread: the caller's  \
+     * thread id (ownership is per session and thread).  An acquire answers        \
+     * [fencing token, previous owner died] or false on timeout (timeout_ms: -1     \
+     * waits forever, 0 never waits). */                                           \
+    XX(ACQUIRE, 100)    /* thread, timeout_ms       -> [token, owner_died] | false */ \
+    XX(RELEASE, 101)    /* thread [, n]             -> nil */                     \
+    XX(LOCKED, 102)     /*                          -> bool */                    \
+    XX(S_VALUE, 103)    /*                          -> int */                     \
+    XX(OWNED, 104)      /* thread                   -> bool: held by this caller */ \
+    /* Condition */                                                               \
+    XX(C_WAIT, 110)     /* thread, timeout_ms       -> bool notified */           \
+    XX(C_NOTIFY, 111)   /* thread, n */                                           \
+    XX(C_NOTIFY_ALL, 112) /* thread */                                            \
+    /* Event */                                                                   \
+    XX(E_SET, 120)                                                                \
+    XX(E_CLEAR, 121)                                                              \
+    XX(E_ISSET, 122)    /*                          -> bool */                    \
+    XX(E_WAIT, 123)     /* timeout_ms               -> bool flag */               \
+    /* Barrier */                                                                 \
+    XX(B_WAIT, 130)     /* timeout_ms|nil (nil: the barrier's default) -> index */ \
+    XX(B_ABORT, 131)                                                              \
+    XX(B_RESET, 132)                                                              \
+    XX(B_PARTIES, 133)                                                            \
+    XX(B_NWAITING, 134)                                                           \
+    XX(B_BROKEN, 135)
 
 enum mpmi_op {
 #define MPMI_XX_OP(name, num) MPMI_OP_##name = num,

@@ -59,6 +59,14 @@ const char *mpm_last_error(void)
     return client_errmsg;
 }
 
+uint64_t mpmi_thread_id(void)
+{
+    static uint64_t next;
+    static __thread uint64_t mine;
+    if (!mine) mine = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
+    return mine;
+}
+
 int mpmi_check(const void *h)
 {
     if (!h) return mpmi_error(MPM_EINVAL, "ValueError: NULL handle");

@@ -27,6 +27,12 @@ struct mpm_list { mpmi_handle h; };
 struct mpm_namespace { mpmi_handle h; };
 struct mpm_value { mpmi_handle h; };
 struct mpm_array { mpmi_handle h; };
+struct mpm_lock { mpmi_handle h; };
+struct mpm_rlock { mpmi_handle h; };
+struct mpm_semaphore { mpmi_handle h; };
+struct mpm_condition { mpmi_handle h; };
+struct mpm_event { mpmi_handle h; };
+struct mpm_barrier { mpmi_handle h; };
 
 /* Where a call's result goes. */
 enum mpmi_sink_kind {
@@ -73,6 +79,10 @@ int mpmi_check(const void *h);
 
 /* Release a handle (decref on the server, free).  NULL-safe. */
 void mpmi_handle_close(mpmi_handle *h);
+
+/* This thread's id within the process (1, 2, ...): with the session, the
+ * owner of an RLock or a Condition's lock. */
+uint64_t mpmi_thread_id(void);
 
 /* Set the calling thread's last error message; returns code. */
 int mpmi_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

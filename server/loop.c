@@ -121,6 +121,7 @@ mpmi_waiter *mpmi_park(mpmi_call *c, int64_t timeout_ms, void (*on_timeout)(mpmi
     w->on_timeout = on_timeout;
     w->on_drop = on_drop;
     w->heap_idx = SIZE_MAX;
+    w->session = c->sess->id;
     w->deadline = timeout_ms < 0 ? INT64_MAX : mpmi_now_ms() + timeout_ms;
     if (w->deadline != INT64_MAX && heap_push(c->srv, w)) {
         free(w);

@@ -57,6 +57,8 @@ struct mpmi_session {
     unsigned char token[MPMI_TOKEN_LEN];
     int nconns;
     mpmi_map handles; /* object id -> handle count */
+    mpmi_map held;    /* object id -> resources held (locks, permits) */
+    int ending;
     mpmi_session *next, *prev;
 };
 
@@ -81,6 +83,7 @@ struct mpmi_srv {
     mpmi_map objects;
     uint64_t next_id;
     mpmi_session *sessions;
+    mpmi_map sessions_by_id;
     uint64_t next_session;
     size_t nsessions;
     mpmi_conn *conns;
@@ -93,6 +96,7 @@ struct mpmi_srv {
     mpmi_ev sig_ev, parent_ev;
     struct mpmi_stats stats;
     size_t nhandshaking; /* connections not yet authenticated */
+    int finishing;       /* shutting down: objects are destroyed wholesale */
     int spare_fd;        /* given up to accept-and-close when out of descriptors */
     void *nng; /* nng transport state */
 };

@@ -6,7 +6,10 @@
 #include "loop.h"
 
 static const mpmi_type *const objects_types[] = {
-    &mpmi_type_dict, &mpmi_type_list, &mpmi_type_namespace, &mpmi_type_value, &mpmi_type_array,
+    &mpmi_type_dict,      &mpmi_type_list,      &mpmi_type_namespace,
+    &mpmi_type_value,     &mpmi_type_array,     &mpmi_type_lock,
+    &mpmi_type_rlock,     &mpmi_type_semaphore, &mpmi_type_bounded_semaphore,
+    &mpmi_type_condition, &mpmi_type_event,     &mpmi_type_barrier,
 };
 
 const mpmi_type *mpmi_type_find(int code)
@@ -25,6 +28,7 @@ mpmi_obj *mpmi_obj_find(mpmi_srv *s, uint64_t id)
 int mpmi_obj_add(mpmi_srv *s, mpmi_obj *o)
 {
     o->id = s->next_id++;
+    o->srv = s;
     mpmi_map_slot *sl = mpmi_map_put(&s->objects, o->id, NULL);
     if (!sl) return -1;
     sl->v.ptr = o;
@@ -35,6 +39,43 @@ static void obj_destroy(mpmi_srv *s, mpmi_obj *o)
 {
     mpmi_map_del(&s->objects, o->id);
     o->type->destroy(o);
+}
+
+void mpmi_obj_ref(mpmi_obj *o)
+{
+    o->refs++;
+}
+
+void mpmi_obj_unref(mpmi_obj *o)
+{
+    if (o->srv->finishing) return;
+    if (--o->refs == 0) obj_destroy(o->srv, o);
+}
+
+uint64_t mpmi_call_session(const mpmi_call *c)
+{
+    return c->sess->id;
+}
+
+int mpmi_hold(mpmi_srv *s, uint64_t session, mpmi_obj *o)
+{
+    mpmi_map_slot *sl = mpmi_map_find(&s->sessions_by_id, session);
+    if (!sl) return -1;
+    mpmi_session *se = sl->v.ptr;
+    if (se->ending) return -1;
+    mpmi_map_slot *h = mpmi_map_put(&se->held, o->id, NULL);
+    if (!h) return -1;
+    h->v.n++;
+    return 0;
+}
+
+void mpmi_unhold(mpmi_srv *s, uint64_t session, mpmi_obj *o)
+{
+    mpmi_map_slot *sl = mpmi_map_find(&s->sessions_by_id, session);
+    if (!sl) return;
+    mpmi_session *se = sl->v.ptr;
+    mpmi_map_slot *h = mpmi_map_find(&se->held, o->id);
+    if (h && --h->v.n == 0) mpmi_map_del(&se->held, o->id);
 }
 
 /* Add n handles of session se on object o. */
@@ -74,6 +115,12 @@ mpmi_session *mpmi_session_join(mpmi_srv *s, const unsigned char *token)
     se->id = s->next_session++;
     memcpy(se->token, token, MPMI_TOKEN_LEN);
     se->nconns = 1;
+    mpmi_map_slot *sl = mpmi_map_put(&s->sessions_by_id, se->id, NULL);
+    if (!sl) {
+        free(se);
+        return NULL;
+    }
+    sl->v.ptr = se;
     se->next = s->sessions;
     if (s->sessions) s->sessions->prev = se;
     s->sessions = se;
@@ -85,7 +132,19 @@ mpmi_session *mpmi_session_join(mpmi_srv *s, const unsigned char *token)
 void mpmi_session_leave(mpmi_srv *s, mpmi_session *se)
 {
     if (--se->nconns > 0) return;
-    /* The process is gone: release every handle it still held. */
+    se->ending = 1;
+    /* The process is gone.  First what it held of objects (locks, permits)
+     * goes back, while the objects surely live; then its handles. */
+    size_t nh = 0, kh = 0;
+    MPMI_MAP_EACH(&se->held, sl) nh++;
+    uint64_t *held = nh ? malloc(nh * sizeof *held) : NULL;
+    if (held) MPMI_MAP_EACH(&se->held, sl) held[kh++] = sl->key;
+    for (size_t i = 0; i < kh; i++) {
+        mpmi_obj *o = mpmi_obj_find(s, held[i]);
+        if (o && o->type->session_gone) o->type->session_gone(o, se->id);
+    }
+    free(held);
+    mpmi_map_free(&se->held);
     size_t n = 0;
     MPMI_MAP_EACH(&se->handles, sl) n++;
     uint64_t *ids = n ? malloc(n * sizeof *ids) : NULL;
@@ -98,6 +157,7 @@ void mpmi_session_leave(mpmi_srv *s, mpmi_session *se)
     }
     free(ids);
     mpmi_map_free(&se->handles);
+    mpmi_map_del(&s->sessions_by_id, se->id);
     mpmi_log(s, "session %llu ended", (unsigned long long)se->id);
     if (se->prev) se->prev->next = se->next;
     else s->sessions = se->next;
@@ -112,12 +172,16 @@ void mpmi_objects_fini(mpmi_srv *s)
         s->sessions->nconns = 1;
         mpmi_session_leave(s, s->sessions);
     }
+    /* What is left is kept alive by other objects (or named, later): destroy
+     * them without following references, which may point at each other. */
+    s->finishing = 1; /* unref no longer destroys: everything goes here */
     MPMI_MAP_EACH(&s->objects, sl)
     {
         mpmi_obj *o = sl->v.ptr;
         o->type->destroy(o);
     }
     mpmi_map_free(&s->objects);
+    mpmi_map_free(&s->sessions_by_id);
 }
 
 /*---- manager methods -------------------------------------------------------*/

@@ -30,7 +30,8 @@ typedef struct mpmi_waiter mpmi_waiter;
 typedef struct mpmi_obj {
     uint64_t id;
     const mpmi_type *type;
-    uint64_t refs; /* handles held by sessions */
+    uint64_t refs; /* handles held by sessions, plus references from other objects */
+    mpmi_srv *srv;
 } mpmi_obj;
 
 typedef struct mpmi_arg {
@@ -72,6 +73,10 @@ struct mpmi_type {
     int (*copy)(mpmi_obj *o, msgpack_packer *pk);
     /* Optional: typecode character (Value, Array), else 0. */
     char (*typecode)(mpmi_obj *o);
+    /* Optional: a session that holds something of o (mpmi_hold) has ended:
+     * give back what it held (locks, permits).  Its parked calls are already
+     * dropped (on_drop) by then. */
+    void (*session_gone)(mpmi_obj *o, uint64_t session);
     const mpmi_method *methods;
 };
 
@@ -88,6 +93,8 @@ struct mpmi_waiter {
     mpmi_waiter *next, *prev;
     void *data;
     int64_t arg;
+    uint64_t session; /* the parked caller's session */
+    uint64_t thread;  /* free for the type: e.g. the caller's thread id */
 };
 
 /* A method's result: packing can only fail for lack of memory, which the reply
@@ -133,6 +140,17 @@ mpmi_obj *mpmi_obj_find(mpmi_srv *s, uint64_t id);
 int mpmi_obj_add(mpmi_srv *s, mpmi_obj *o);
 const mpmi_type *mpmi_type_find(int code);
 
+/* The calling session's id: with a thread id, who owns a lock. */
+uint64_t mpmi_call_session(const mpmi_call *c);
+/* Record that session holds n more (or, unhold, fewer) of o's resources, so
+ * o->type->session_gone hears of the session's end.  Holding the resource does
+ * not keep o alive. */
+int mpmi_hold(mpmi_srv *s, uint64_t session, mpmi_obj *o);
+void mpmi_unhold(mpmi_srv *s, uint64_t session, mpmi_obj *o);
+/* References between objects (a Condition keeps its lock alive). */
+void mpmi_obj_ref(mpmi_obj *o);
+void mpmi_obj_unref(mpmi_obj *o);
+
 /*---- parking (loop.c) ----*/
 /* Park the current call until answered or timeout_ms passes (-1: never). */
 mpmi_waiter *mpmi_park(mpmi_call *c, int64_t timeout_ms, void (*on_timeout)(mpmi_waiter *),
@@ -151,5 +169,12 @@ extern const mpmi_type mpmi_type_list;
 extern const mpmi_type mpmi_type_namespace;
 extern const mpmi_type mpmi_type_value;
 extern const mpmi_type mpmi_type_array;
+extern const mpmi_type mpmi_type_lock;
+extern const mpmi_type mpmi_type_rlock;
+extern const mpmi_type mpmi_type_semaphore;
+extern const mpmi_type mpmi_type_bounded_semaphore;
+extern const mpmi_type mpmi_type_condition;
+extern const mpmi_type mpmi_type_event;
+extern const mpmi_type mpmi_type_barrier;
 
 #endif

@@ -48,6 +48,7 @@ extern "C" {
     XX(EOVERFLOW, 5, "OverflowError")                                              \
     XX(EATTR, 6, "AttributeError")                                                 \
     XX(ERUNTIME, 7, "RuntimeError")                                                \
+    XX(EBROKEN, 8, "BrokenBarrierError")                                           \
     XX(ENOMEM, 20, "out of memory")                                                \
     XX(EINVAL, 21, "invalid argument")                                             \
     XX(ENOOBJ, 22, "no such object")                                               \
@@ -64,7 +65,8 @@ extern "C" {
     XX(ESHUTDOWN, 33, "server is shutting down")                                   \
     XX(ETRANSPORT, 34, "transport error")                                          \
     XX(EBATCH, 35, "call not allowed inside a batch")                              \
-    XX(ESTATE, 36, "handle is closed or invalid")
+    XX(ESTATE, 36, "handle is closed or invalid")                                  \
+    XX(EOWNERDEAD, 37, "acquired, but the previous owner died holding it")
 
 /* enum mpm_err: the negative error codes returned by every call. */
 enum mpm_err {
@@ -237,6 +239,13 @@ typedef enum mpm_objtype {
     MPM_OBJ_NAMESPACE = 3,
     MPM_OBJ_VALUE = 4,
     MPM_OBJ_ARRAY = 5,
+    MPM_OBJ_LOCK = 6,
+    MPM_OBJ_RLOCK = 7,
+    MPM_OBJ_SEMAPHORE = 8,
+    MPM_OBJ_BOUNDED_SEMAPHORE = 9,
+    MPM_OBJ_CONDITION = 10,
+    MPM_OBJ_EVENT = 11,
+    MPM_OBJ_BARRIER = 12,
 } mpm_objtype;
 
 typedef struct mpm_dict mpm_dict;
@@ -244,6 +253,12 @@ typedef struct mpm_list mpm_list;
 typedef struct mpm_namespace mpm_namespace;
 typedef struct mpm_value mpm_value;
 typedef struct mpm_array mpm_array;
+typedef struct mpm_lock mpm_lock;
+typedef struct mpm_rlock mpm_rlock;
+typedef struct mpm_semaphore mpm_semaphore;
+typedef struct mpm_condition mpm_condition;
+typedef struct mpm_event mpm_event;
+typedef struct mpm_barrier mpm_barrier;
 
 /* mpm_handle_repr stores in *out Python's str() of the object behind any handle
  * (mpm_dict *, mpm_list *, ...): "{1: '1'}", "Value('i', 5)".  The caller
@@ -456,6 +471,122 @@ int mpm_array_tolist(mpm_array *a, mpm_val **out);
 char mpm_array_typecode(const mpm_array *a);
 /* mpm_array_repr is str(a), "array('i', [1, 2])", in *out (free()). */
 int mpm_array_repr(mpm_array *a, char **out);
+
+/*---- synchronization ---------------------------------------------------------*/
+/* Locks, semaphores, conditions, events and barriers live on the server: a
+ * waiting call is parked there (it costs the server memory, not a thread) and
+ * answered when it can go on or its timeout passes.  Waiters are served in
+ * arrival order.  Ownership (RLock, Condition) is per process and thread.
+ *
+ * When a process ends without releasing (exit, crash, SIGKILL, lost host), its
+ * locks and permits are given back; the next acquirer of such a lock gets
+ * MPM_EOWNERDEAD instead of 0 (it holds the lock; the data the lock guarded may
+ * be half-changed), and a barrier it was waiting on breaks. */
+
+/* mpm_lock_new creates a Lock (Python's manager.Lock()). */
+int mpm_lock_new(mpm_manager *m, mpm_lock **out);
+/* mpm_lock_close releases the handle l (not the lock).  Accepts NULL. */
+void mpm_lock_close(mpm_lock *l);
+/* mpm_lock_acquire waits up to timeout_ms (-1 forever, 0 never) for l.  0:
+ * acquired; MPM_EOWNERDEAD: acquired, and the previous holder died holding it;
+ * MPM_ETIMEDOUT: not acquired.  If token is not NULL it gets the fencing token:
+ * a number that rises with every acquisition of this lock. */
+int mpm_lock_acquire(mpm_lock *l, int64_t timeout_ms, uint64_t *token);
+/* mpm_lock_release releases l; any process may (as in Python).  MPM_ERUNTIME
+ * ("release unlocked lock") when it is not held. */
+int mpm_lock_release(mpm_lock *l);
+/* mpm_lock_locked stores in *out whether l is held. */
+int mpm_lock_locked(mpm_lock *l, bool *out);
+
+/* mpm_rlock_new creates an RLock: re-entrant, owned by one thread of one process. */
+int mpm_rlock_new(mpm_manager *m, mpm_rlock **out);
+/* mpm_rlock_close releases the handle r.  Accepts NULL. */
+void mpm_rlock_close(mpm_rlock *r);
+/* mpm_rlock_acquire is mpm_lock_acquire for an RLock; the owner may acquire
+ * again (each acquire needs a release). */
+int mpm_rlock_acquire(mpm_rlock *r, int64_t timeout_ms, uint64_t *token);
+/* mpm_rlock_release releases one level; MPM_ERUNTIME ("cannot release
+ * un-acquired lock") unless the calling thread owns r. */
+int mpm_rlock_release(mpm_rlock *r);
+
+/* mpm_semaphore_new creates Semaphore(value) (bounded: BoundedSemaphore(value),
+ * whose release above value is MPM_EVALUE).  value < 0 is MPM_EVALUE. */
+int mpm_semaphore_new(mpm_manager *m, mpm_semaphore **out, int64_t value, bool bounded);
+/* mpm_semaphore_close releases the handle s.  Accepts NULL. */
+void mpm_semaphore_close(mpm_semaphore *s);
+/* mpm_semaphore_acquire takes one permit, waiting up to timeout_ms.  0, or
+ * MPM_ETIMEDOUT.  Permits held by a process that dies are given back. */
+int mpm_semaphore_acquire(mpm_semaphore *s, int64_t timeout_ms);
+/* mpm_semaphore_release gives back n permits (n >= 1).  A BoundedSemaphore
+ * released above its initial value: MPM_EVALUE ("Semaphore released too many
+ * times"), and nothing changes. */
+int mpm_semaphore_release(mpm_semaphore *s, int64_t n);
+/* mpm_semaphore_value stores the free permits in *out (Python's get_value()). */
+int mpm_semaphore_value(mpm_semaphore *s, int64_t *out);
+
+/* mpm_condition_new creates Condition(lock): lock is an mpm_lock * or an
+ * mpm_rlock * (NULL: a new RLock of its own).  The condition keeps the lock
+ * alive. */
+int mpm_condition_new(mpm_manager *m, mpm_condition **out, void *lock);
+/* mpm_condition_close releases the handle c.  Accepts NULL. */
+void mpm_condition_close(mpm_condition *c);
+/* mpm_condition_acquire acquires the condition's lock (as mpm_lock_acquire). */
+int mpm_condition_acquire(mpm_condition *c, int64_t timeout_ms);
+/* mpm_condition_release releases the condition's lock. */
+int mpm_condition_release(mpm_condition *c);
+/* mpm_condition_wait releases the lock, waits until notified or timeout_ms,
+ * and re-acquires the lock before it returns (all on the server, atomically).
+ * *notified (may be NULL) tells which.  MPM_ERUNTIME ("cannot wait on
+ * un-acquired lock") unless the caller holds the lock. */
+int mpm_condition_wait(mpm_condition *c, int64_t timeout_ms, bool *notified);
+/* mpm_condition_wait_for is Python's wait_for: waits until pred(arg) is true
+ * (evaluated here, with the lock held) or timeout_ms passes; *result gets the
+ * last value of pred. */
+int mpm_condition_wait_for(mpm_condition *c, bool (*pred)(void *arg), void *arg,
+                           int64_t timeout_ms, bool *result);
+/* mpm_condition_notify wakes up to n waiters; MPM_ERUNTIME unless the caller
+ * holds the lock. */
+int mpm_condition_notify(mpm_condition *c, int64_t n);
+/* mpm_condition_notify_all wakes every waiter. */
+int mpm_condition_notify_all(mpm_condition *c);
+
+/* mpm_event_new creates an Event, initially clear. */
+int mpm_event_new(mpm_manager *m, mpm_event **out);
+/* mpm_event_close releases the handle e.  Accepts NULL. */
+void mpm_event_close(mpm_event *e);
+/* mpm_event_set sets the flag and wakes every waiter. */
+int mpm_event_set(mpm_event *e);
+/* mpm_event_clear clears the flag. */
+int mpm_event_clear(mpm_event *e);
+/* mpm_event_is_set stores the flag in *out. */
+int mpm_event_is_set(mpm_event *e, bool *out);
+/* mpm_event_wait waits until the flag is set or timeout_ms passes; *flag (may
+ * be NULL) gets the flag as it returns (false: timed out). */
+int mpm_event_wait(mpm_event *e, int64_t timeout_ms, bool *flag);
+
+/* mpm_barrier_new creates Barrier(parties, timeout): timeout_ms is the default
+ * for waits (-1: none).  parties < 1 is MPM_EVALUE. */
+int mpm_barrier_new(mpm_manager *m, mpm_barrier **out, int64_t parties, int64_t timeout_ms);
+/* mpm_barrier_close releases the handle b.  Accepts NULL. */
+void mpm_barrier_close(mpm_barrier *b);
+/* mpm_barrier_wait waits for all parties; *index (may be NULL) gets this
+ * caller's arrival index, 0 .. parties-1.  timeout_ms: MPM_BARRIER_DEFAULT for
+ * the barrier's own.  MPM_EBROKEN when the barrier is or becomes broken (abort,
+ * a timeout, a waiting process that died): every waiter gets it. */
+int mpm_barrier_wait(mpm_barrier *b, int64_t timeout_ms, int64_t *index);
+#define MPM_BARRIER_DEFAULT INT64_MIN
+/* mpm_barrier_abort breaks the barrier: current and later waiters get
+ * MPM_EBROKEN until mpm_barrier_reset. */
+int mpm_barrier_abort(mpm_barrier *b);
+/* mpm_barrier_reset returns the barrier to its empty state; current waiters
+ * get MPM_EBROKEN. */
+int mpm_barrier_reset(mpm_barrier *b);
+/* mpm_barrier_parties stores the number of parties in *out. */
+int mpm_barrier_parties(mpm_barrier *b, int64_t *out);
+/* mpm_barrier_n_waiting stores how many are waiting in *out. */
+int mpm_barrier_n_waiting(mpm_barrier *b, int64_t *out);
+/* mpm_barrier_broken stores whether the barrier is broken in *out. */
+int mpm_barrier_broken(mpm_barrier *b, bool *out);
 
 #ifdef __cplusplus
 }
