@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "loop.h"
@@ -108,6 +109,14 @@ int main(int argc, char **argv)
                 optind < argc ? argv[optind] : "");
         usage(stderr);
         return 2;
+    }
+
+    /* every client thread that waits holds a connection: take every
+     * descriptor the hard limit allows */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
 
     mpmi_srv srv;
