@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""anchor_python.py - Python's stdlib multiprocessing Manager doing what mpm_bench does.
+
+    python3 bench/anchor_python.py [--op OP[,OP...]] [--seconds S] [--server-cpu N]
+
+The Manager is `multiprocessing.Manager()` (a SyncManager in a forked child,
+listening on a unix socket: Python's default on Linux), used from this one
+client process.  Operations (after a short untimed warm-up):
+
+    dict_set        d[i] = str(i), i rising                       ops/s
+    dict_get        d[i % 10000] on a dict of 10,000 entries       ops/s
+    list_append     l.append(i)                                   ops/s
+    create          d = manager.dict(); del d                     µs per pair  (create_us)
+    dict_update100  d.update({100 entries}): Python's nearest to
+                    mpm's batch of 100 sets (one round trip)       sets/s
+    mem             manager process VmRSS before/after a dict of 1,000,000
+                    entries i -> str(i), filled with d.update() in
+                    chunks of 10,000                              bytes/entry (mem_bytes_per_entry)
+    all             every one of the above except mem
+
+--server-cpu N moves every thread of the manager process to CPU N (run the
+client under taskset -c M): a deterministic cross-CPU placement.
+
+Prints lines `python unix <op> <value>`, the format of mpm_bench.
+"""
+import argparse
+import gc
+import multiprocessing
+import os
+import sys
+import time
+
+GET_KEYS = 10000
+MEM_ENTRIES = 1000000
+MEM_CHUNK = 10000
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def run_timed(fn, seconds):
+    """Call fn(i) for i = 0, 1, ... for `seconds` after a warm-up; return calls/s."""
+    i = 0
+    warm = min(seconds / 10, 0.2)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < warm:
+        fn(i)
+        i += 1
+    n = 0
+    now = time.perf_counter
+    t0 = now()
+    while True:
+        fn(i)
+        i += 1
+        n += 1
+        if n & 7 == 0 and now() - t0 >= seconds:
+            break
+    return n / (now() - t0)
+
+
+def emit(op, value, fmt="{:.0f}"):
+    print(f"python unix {op} " + fmt.format(value), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--op", default="all")
+    ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("--server-cpu", type=int, default=-1)
+    a = ap.parse_args()
+    ops = a.op.split(",")
+    if ops == ["all"]:
+        ops = ["dict_set", "dict_get", "list_append", "create", "dict_update100"]
+
+    with multiprocessing.Manager() as manager:
+        # Manager() listens on a unix socket by default (address is a path)
+        assert isinstance(manager.address, str), manager.address
+        server_pid = manager._process.pid
+        if a.server_cpu >= 0:
+            for tid in os.listdir(f"/proc/{server_pid}/task"):
+                os.sched_setaffinity(int(tid), {a.server_cpu})
+        for op in ops:
+            if op == "dict_set":
+                d = manager.dict()
+
+                def f(i, d=d):
+                    d[i] = str(i)
+
+                emit(op, run_timed(f, a.seconds))
+                del d
+            elif op == "dict_get":
+                d = manager.dict()
+                for k in range(0, GET_KEYS, 1000):
+                    d.update({i: str(i) for i in range(k, k + 1000)})
+
+                def f(i, d=d):
+                    d[i % GET_KEYS]
+
+                emit(op, run_timed(f, a.seconds))
+                del d
+            elif op == "list_append":
+                lst = manager.list()
+
+                def f(i, lst=lst):
+                    lst.append(i)
+
+                emit(op, run_timed(f, a.seconds))
+                del lst
+            elif op == "create":
+
+                def f(i):
+                    d = manager.dict()
+                    del d  # the proxy's finalizer decrefs: the object goes
+
+                emit("create_us", 1e6 / run_timed(f, a.seconds), "{:.2f}")
+            elif op == "dict_update100":
+                d = manager.dict()
+
+                def f(i, d=d):
+                    k = i * 100
+                    d.update({j: str(j) for j in range(k, k + 100)})
+
+                emit(op, 100 * run_timed(f, a.seconds))
+                del d
+            elif op == "mem":
+                d = manager.dict()
+                gc.collect()
+                before = rss_kb(server_pid)
+                t0 = time.perf_counter()
+                for k in range(0, MEM_ENTRIES, MEM_CHUNK):
+                    d.update({i: str(i) for i in range(k, k + MEM_CHUNK)})
+                t1 = time.perf_counter()
+                n = len(d)
+                after = rss_kb(server_pid)
+                assert n == MEM_ENTRIES, n
+                print(f"anchor_python: manager VmRSS {before} kB -> {after} kB for "
+                      f"{MEM_ENTRIES} entries (filled in {t1 - t0:.2f} s)", file=sys.stderr)
+                emit("mem_bytes_per_entry", (after - before) * 1024 / MEM_ENTRIES, "{:.1f}")
+                del d
+            else:
+                sys.exit(f"anchor_python: unknown --op {op}")
+
+
+if __name__ == "__main__":
+    main()

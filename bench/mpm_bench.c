@@ -1,0 +1,567 @@
+/* mpm_bench.c - single-client throughput, creation cost and server memory of mpm.
+ *
+ *   mpm_bench [server] [--op OP[,OP...]] [--seconds S | --count N] [--server-cpu N]
+ *
+ * Server (one of):
+ *   --transport T   (default) start a private mpmd from this program, listening
+ *                   on T = unix (unix:///tmp/...), tcp (tcp://127.0.0.1:0) or
+ *                   nng+ipc (nng+ipc:///tmp/...), with a random authkey passed
+ *                   on a pipe; its pid is known, so `mem` can read its RSS.
+ *                   The mpmd binary: --mpmd PATH, else $MPM_MPMD, else the one
+ *                   built beside this program.
+ *   --private       mpm_manager_start() (the library's own private manager,
+ *                   unix socket); the server pid is read from our children.
+ *   --url URL       a running mpmd (authkey: --authkey KEY or $MPM_AUTHKEY);
+ *                   `mem` needs --server-pid PID.
+ *
+ * Operations (each over --seconds, default 1, after a short untimed warm-up;
+ * or exactly --count calls, e.g. for callgrind):
+ *   ping         mpm_ping: the bare round trip through the mpm stack      ops/s
+ *   dict_set     d[i] = str(i), i rising (int key -> short str)           ops/s
+ *   dict_get     d[i % 10000] on a dict of 10,000 such entries            ops/s
+ *   list_append  l.append(i)                                             ops/s
+ *   create       mpm_dict_new + mpm_dict_close pairs                     µs per pair
+ *   batch_set    mpm_batch_begin, 100 dict_set, mpm_batch_exec           sets/s
+ *   mem          server VmRSS before/after a dict of 1,000,000 entries
+ *                (i -> str(i)), filled in batches of 1,000 sets          bytes/entry
+ *   all          every one of the above except mem
+ * --server-cpu N moves every thread of the server to CPU N (run the client
+ * under `taskset -c M`): a deterministic cross-CPU placement.
+ * Run `mem` on a fresh server (its own invocation): memory freed by earlier
+ * operations would be reused and make the figure look smaller.
+ *
+ * Output, one machine-readable line per figure:
+ *   mpm <transport> <op> <value>       e.g.  mpm unix dict_set 65432
+ * (create is printed as create_us, mem as mem_bytes_per_entry).  When the
+ * server cannot be started on the transport (nng not built), every requested
+ * figure is printed as n/a and the exit status is 3.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mpm/mpm.h>
+
+#define GET_KEYS 10000
+#define BATCH 100
+#define MEM_ENTRIES 1000000
+#define MEM_BATCH 1000
+
+static const char *g_transport = "unix"; /* label of the lines we print */
+static double g_seconds = 1.0;
+static long long g_count = 0;
+static mpm_manager *g_m;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void check(int rc, const char *what)
+{
+    if (rc) {
+        fprintf(stderr, "mpm_bench: %s: %s (%s)\n", what, mpm_strerror(rc), mpm_last_error());
+        exit(1);
+    }
+}
+
+/*---- the timed loop ------------------------------------------------------------*/
+
+typedef void (*op_fn)(void *ctx, long long i);
+
+/* Run fn until the time (or count) is used up; returns calls per second and the
+ * number of calls made in *calls.  The first 10% (at most 0.2 s) is warm-up. */
+static double run_timed(op_fn fn, void *ctx, long long *next_i, long long *calls)
+{
+    long long i = *next_i, n = 0;
+    double warm = g_seconds / 10 < 0.2 ? g_seconds / 10 : 0.2;
+    double t0 = now_s();
+    if (g_count) {
+        for (long long k = 0; k < g_count / 10; k++)
+            fn(ctx, i++);
+    } else {
+        while (now_s() - t0 < warm)
+            fn(ctx, i++);
+    }
+    t0 = now_s();
+    double t;
+    for (;;) {
+        fn(ctx, i++);
+        n++;
+        if (g_count) {
+            if (n >= g_count) break;
+        } else if ((n & 7) == 0 && now_s() - t0 >= g_seconds) {
+            break;
+        }
+    }
+    t = now_s();
+    *next_i = i;
+    if (calls) *calls = n;
+    return (double)n / (t - t0);
+}
+
+/*---- operations ---------------------------------------------------------------------*/
+
+static void op_ping(void *ctx, long long i)
+{
+    (void)ctx;
+    (void)i;
+    check(mpm_ping(g_m), "ping");
+}
+
+static void op_dict_set(void *ctx, long long i)
+{
+    char s[24];
+    int n = snprintf(s, sizeof s, "%lld", i);
+    check(mpm_dict_set(ctx, MPM_INT(i), MPM_STRN(s, (size_t)n)), "dict_set");
+}
+
+static void op_dict_get(void *ctx, long long i)
+{
+    mpm_val *v = NULL;
+    check(mpm_dict_get(ctx, MPM_INT(i % GET_KEYS), &v), "dict_get");
+    mpm_val_free(v);
+}
+
+static void op_list_append(void *ctx, long long i)
+{
+    check(mpm_list_append(ctx, MPM_INT(i)), "list_append");
+}
+
+static void op_create(void *ctx, long long i)
+{
+    (void)ctx;
+    (void)i;
+    mpm_dict *d;
+    check(mpm_dict_new(g_m, &d), "dict_new");
+    mpm_dict_close(d);
+}
+
+/* one batch of BATCH sets: i counts batches */
+static void op_batch_set(void *ctx, long long i)
+{
+    char s[BATCH][24];
+    long long k0 = i * BATCH;
+    check(mpm_batch_begin(g_m), "batch_begin");
+    for (int j = 0; j < BATCH; j++) {
+        int n = snprintf(s[j], sizeof s[j], "%lld", k0 + j);
+        check(mpm_dict_set(ctx, MPM_INT(k0 + j), MPM_STRN(s[j], (size_t)n)), "batch dict_set");
+    }
+    check(mpm_batch_exec(g_m, NULL, 0), "batch_exec");
+}
+
+/* fill d with keys [from, to) -> str(key), MEM_BATCH sets per message */
+static void fill(mpm_dict *d, long long from, long long to)
+{
+    static char s[MEM_BATCH][24];
+    for (long long k = from; k < to;) {
+        check(mpm_batch_begin(g_m), "batch_begin");
+        for (int j = 0; j < MEM_BATCH && k < to; j++, k++) {
+            int n = snprintf(s[j], sizeof s[j], "%lld", k);
+            check(mpm_dict_set(d, MPM_INT(k), MPM_STRN(s[j], (size_t)n)), "fill dict_set");
+        }
+        check(mpm_batch_exec(g_m, NULL, 0), "fill batch_exec");
+    }
+}
+
+static long rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kb = atol(line + 6);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
+static void print_rate(const char *op, double v)
+{
+    printf("mpm %s %s %.0f\n", g_transport, op, v);
+    fflush(stdout);
+}
+
+static void run_op(const char *op, pid_t server_pid)
+{
+    long long i = 0, calls = 0;
+    if (strcmp(op, "ping") == 0) {
+        print_rate(op, run_timed(op_ping, NULL, &i, NULL));
+    } else if (strcmp(op, "dict_set") == 0) {
+        mpm_dict *d;
+        check(mpm_dict_new(g_m, &d), "dict_new");
+        print_rate(op, run_timed(op_dict_set, d, &i, NULL));
+        mpm_dict_close(d);
+    } else if (strcmp(op, "dict_get") == 0) {
+        mpm_dict *d;
+        check(mpm_dict_new(g_m, &d), "dict_new");
+        fill(d, 0, GET_KEYS);
+        print_rate(op, run_timed(op_dict_get, d, &i, NULL));
+        mpm_dict_close(d);
+    } else if (strcmp(op, "list_append") == 0) {
+        mpm_list *l;
+        int rc = mpm_list_new(g_m, &l);
+        if (rc) { /* the list type may not be in this server yet */
+            fprintf(stderr, "mpm_bench: list_new: %s (%s)\n", mpm_strerror(rc), mpm_last_error());
+            printf("mpm %s %s n/a\n", g_transport, op);
+            fflush(stdout);
+            return;
+        }
+        print_rate(op, run_timed(op_list_append, l, &i, NULL));
+        mpm_list_close(l);
+    } else if (strcmp(op, "create") == 0) {
+        double r = run_timed(op_create, NULL, &i, NULL);
+        printf("mpm %s create_us %.2f\n", g_transport, 1e6 / r);
+        fflush(stdout);
+    } else if (strcmp(op, "batch_set") == 0) {
+        mpm_dict *d;
+        check(mpm_dict_new(g_m, &d), "dict_new");
+        double r = run_timed(op_batch_set, d, &i, &calls);
+        print_rate(op, r * BATCH);
+        mpm_dict_close(d);
+    } else if (strcmp(op, "mem") == 0) {
+        if (server_pid <= 0) {
+            fprintf(stderr, "mpm_bench: mem needs the server's pid (--server-pid)\n");
+            printf("mpm %s mem_bytes_per_entry n/a\n", g_transport);
+            return;
+        }
+        mpm_dict *d;
+        check(mpm_dict_new(g_m, &d), "dict_new");
+        check(mpm_ping(g_m), "ping");
+        long before = rss_kb(server_pid);
+        double t0 = now_s();
+        fill(d, 0, MEM_ENTRIES);
+        double t1 = now_s();
+        size_t len = 0;
+        check(mpm_dict_len(d, &len), "dict_len");
+        long after = rss_kb(server_pid);
+        if (len != MEM_ENTRIES || before < 0 || after < 0) {
+            fprintf(stderr, "mpm_bench: mem: len %zu, rss %ld -> %ld kB\n", len, before, after);
+            printf("mpm %s mem_bytes_per_entry n/a\n", g_transport);
+            return;
+        }
+        fprintf(stderr,
+                "mpm_bench: server VmRSS %ld kB -> %ld kB for %d entries (filled in %.2f s)\n",
+                before, after, MEM_ENTRIES, t1 - t0);
+        printf("mpm %s mem_bytes_per_entry %.1f\n", g_transport,
+               (double)(after - before) * 1024.0 / MEM_ENTRIES);
+        fflush(stdout);
+        mpm_dict_close(d);
+    } else {
+        fprintf(stderr, "mpm_bench: unknown --op '%s'\n", op);
+        exit(2);
+    }
+}
+
+/*---- servers ---------------------------------------------------------------------*/
+
+static char g_dir[64];
+static pid_t g_server = -1;
+static int g_parent_fd = -1;
+
+static void cleanup_dir(void)
+{
+    if (!g_dir[0]) return;
+    char p[128];
+    snprintf(p, sizeof p, "%s/mpmd.sock", g_dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/nng.sock", g_dir);
+    unlink(p);
+    rmdir(g_dir);
+}
+
+static const char *default_mpmd(void)
+{
+    static char path[PATH_MAX];
+    if (getenv("MPM_MPMD")) return getenv("MPM_MPMD");
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 16);
+    if (n > 0) {
+        path[n] = 0;
+        char *d = dirname(path);
+        memmove(path, d, strlen(d) + 1);
+        strcat(path, "/mpmd");
+        if (access(path, X_OK) == 0) return path;
+    }
+    return "mpmd";
+}
+
+/* Start mpmd listening on the transport; returns its first bound URL in url. */
+static int spawn_mpmd(const char *mpmd, const char *transport, const unsigned char *key,
+                      size_t klen, char *url, size_t urln)
+{
+    char listen[160];
+    snprintf(g_dir, sizeof g_dir, "/tmp/mpm-bench-XXXXXX");
+    if (!mkdtemp(g_dir)) {
+        perror("mkdtemp");
+        return -1;
+    }
+    if (strcmp(transport, "unix") == 0)
+        snprintf(listen, sizeof listen, "unix://%s/mpmd.sock", g_dir);
+    else if (strcmp(transport, "tcp") == 0)
+        snprintf(listen, sizeof listen, "tcp://127.0.0.1:0");
+    else if (strcmp(transport, "nng+ipc") == 0)
+        snprintf(listen, sizeof listen, "nng+ipc://%s/nng.sock", g_dir);
+    else if (strcmp(transport, "nng+tcp") == 0)
+        snprintf(listen, sizeof listen, "nng+tcp://127.0.0.1:0");
+    else {
+        fprintf(stderr, "mpm_bench: unknown transport '%s'\n", transport);
+        exit(2);
+    }
+    int keyp[2], readyp[2], parentp[2];
+    if (pipe2(keyp, O_CLOEXEC) || pipe2(readyp, O_CLOEXEC) || pipe2(parentp, O_CLOEXEC)) {
+        perror("pipe");
+        return -1;
+    }
+    if (write(keyp[1], key, klen) != (ssize_t)klen) return -1;
+    close(keyp[1]);
+    char kfd[16], rfd[16], pfd[16];
+    snprintf(kfd, sizeof kfd, "%d", keyp[0]);
+    snprintf(rfd, sizeof rfd, "%d", readyp[1]);
+    snprintf(pfd, sizeof pfd, "%d", parentp[0]);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        fcntl(keyp[0], F_SETFD, 0);
+        fcntl(readyp[1], F_SETFD, 0);
+        fcntl(parentp[0], F_SETFD, 0);
+        if (!getenv("MPM_BENCH_SERVER_LOG")) {
+            int nul = open("/dev/null", O_WRONLY);
+            if (nul >= 0) dup2(nul, 2);
+        }
+        execlp(mpmd, mpmd, "--listen", listen, "--authkey-fd", kfd, "--ready-fd", rfd,
+               "--parent-fd", pfd, "--quiet", (char *)NULL);
+        _exit(127);
+    }
+    close(keyp[0]);
+    close(readyp[1]);
+    close(parentp[0]);
+    g_server = pid;
+    g_parent_fd = parentp[1];
+    char bound[1024];
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(readyp[0], bound + got, sizeof bound - 1 - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+        if (got == sizeof bound - 1) break;
+    }
+    close(readyp[0]);
+    bound[got] = 0;
+    char *nl = strchr(bound, '\n');
+    if (nl) *nl = 0;
+    if (!got || !bound[0]) {
+        waitpid(pid, NULL, 0);
+        g_server = -1;
+        return -1;
+    }
+    snprintf(url, urln, "%s", bound);
+    return 0;
+}
+
+/* Move every thread of pid to cpu (--server-cpu: client and server on
+ * different CPUs, the worst case of an unpinned run, made deterministic). */
+static void pin_process(pid_t pid, int cpu)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.' && sched_setaffinity(atoi(e->d_name), sizeof set, &set))
+            fprintf(stderr, "mpm_bench: cannot move the server to CPU %d: %s\n", cpu,
+                    strerror(errno));
+    closedir(d);
+}
+
+/* For --private: mpm_manager_start's server is our only child process. */
+static pid_t find_child(void)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    pid_t pid = -1;
+    if (fgets(buf, sizeof buf, f)) pid = (pid_t)atoi(buf);
+    fclose(f);
+    return pid > 0 ? pid : -1;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: mpm_bench [--transport unix|tcp|nng+ipc | --private | --url URL [--authkey KEY]\n"
+          "                  [--server-pid PID]] [--mpmd PATH]\n"
+          "                 [--op ping,dict_set,dict_get,list_append,create,batch_set,mem|all]\n"
+          "                 [--seconds S | --count N] [--label NAME] [--server-cpu N]\n"
+          "Prints lines 'mpm <transport> <op> <value>' (ops/s; create_us: µs per\n"
+          "dict_new+dict_close; batch_set: sets/s; mem_bytes_per_entry).\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"transport", required_argument, 0, 't'},
+        {"private", no_argument, 0, 'P'},
+        {"url", required_argument, 0, 'u'},
+        {"authkey", required_argument, 0, 'k'},
+        {"server-pid", required_argument, 0, 'S'},
+        {"mpmd", required_argument, 0, 'M'},
+        {"op", required_argument, 0, 'o'},
+        {"seconds", required_argument, 0, 's'},
+        {"count", required_argument, 0, 'c'},
+        {"label", required_argument, 0, 'L'},
+        {"server-cpu", required_argument, 0, 'C'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *transport = "unix", *url = NULL, *authkey = NULL, *mpmd = NULL, *label = NULL;
+    char *ops = strdup("all");
+    int private_mgr = 0, server_cpu = -1;
+    pid_t server_pid = -1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "t:Pu:k:S:M:o:s:c:L:C:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 't':
+            transport = optarg;
+            break;
+        case 'P':
+            private_mgr = 1;
+            break;
+        case 'u':
+            url = optarg;
+            break;
+        case 'k':
+            authkey = optarg;
+            break;
+        case 'S':
+            server_pid = atoi(optarg);
+            break;
+        case 'M':
+            mpmd = optarg;
+            break;
+        case 'o':
+            free(ops);
+            ops = strdup(optarg);
+            break;
+        case 's':
+            g_seconds = atof(optarg);
+            break;
+        case 'c':
+            g_count = atoll(optarg);
+            break;
+        case 'L':
+            label = optarg;
+            break;
+        case 'C':
+            server_cpu = atoi(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(ops, "all") == 0) {
+        free(ops);
+        ops = strdup("ping,dict_set,dict_get,list_append,create,batch_set");
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc;
+    if (url) {
+        g_transport = strncmp(url, "unix:", 5) == 0      ? "unix"
+                      : strncmp(url, "tcp:", 4) == 0     ? "tcp"
+                      : strncmp(url, "nng+ipc:", 8) == 0 ? "nng+ipc"
+                                                         : "nng+tcp";
+        rc = mpm_connect(&g_m, url, authkey, authkey ? strlen(authkey) : 0);
+    } else if (private_mgr) {
+        g_transport = "unix";
+        rc = mpm_manager_start(&g_m, NULL);
+        if (!rc) server_pid = find_child();
+    } else {
+        g_transport = transport;
+        unsigned char key[32];
+        char bound[1024];
+        if (sodium_init() < 0) return 1;
+        randombytes_buf(key, sizeof key);
+        if (spawn_mpmd(mpmd ? mpmd : default_mpmd(), transport, key, sizeof key, bound,
+                       sizeof bound)) {
+            fprintf(stderr, "mpm_bench: mpmd did not start on %s (transport not built?)\n",
+                    transport);
+            for (char *tok = strtok(ops, ","); tok; tok = strtok(NULL, ","))
+                printf("mpm %s %s n/a\n", label ? label : transport,
+                       strcmp(tok, "create") == 0 ? "create_us"
+                       : strcmp(tok, "mem") == 0  ? "mem_bytes_per_entry"
+                                                  : tok);
+            cleanup_dir();
+            return 3;
+        }
+        server_pid = g_server;
+        rc = mpm_connect(&g_m, bound, key, sizeof key);
+    }
+    if (label) g_transport = label;
+    if (rc) {
+        fprintf(stderr, "mpm_bench: cannot reach the server: %s (%s)\n", mpm_strerror(rc),
+                mpm_last_error());
+        if (g_server > 0) {
+            kill(g_server, SIGTERM);
+            waitpid(g_server, NULL, 0);
+        }
+        cleanup_dir();
+        return 1;
+    }
+
+    if (server_cpu >= 0) {
+        if (server_pid <= 0) {
+            fprintf(stderr, "mpm_bench: --server-cpu needs a server pid\n");
+            return 2;
+        }
+        pin_process(server_pid, server_cpu);
+    }
+    for (char *tok = strtok(ops, ","); tok; tok = strtok(NULL, ","))
+        run_op(tok, server_pid);
+
+    if (g_server > 0) {
+        /* our own mpmd: ask it to stop and reap it */
+        mpm_manager_shutdown(g_m);
+        close(g_parent_fd);
+        waitpid(g_server, NULL, 0);
+        cleanup_dir();
+    } else if (private_mgr) {
+        mpm_manager_shutdown(g_m);
+    } else {
+        mpm_manager_close(g_m);
+    }
+    free(ops);
+    return 0;
+}

@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# bench/run.sh - build the benchmarks (Release) and run every measurement twice,
+# unpinned and with client and server on one CPU (taskset -c 0) - and the
+# single-call figures a third time with client and server on different CPUs -
+# then print the table: mpm (native unix, native tcp, nng+ipc) against the raw
+# socket floor, Python's multiprocessing Manager and Redis, and the targets.
+# About 3 minutes.
+#
+#   bench/run.sh                 build in /tmp/mpm-bench-build, 1.5 s per figure
+#   BENCH_SECONDS=1 bench/run.sh quicker, noisier
+#   BENCH_BUILD=DIR bench/run.sh other build directory
+#   BENCH_RAW=FILE  bench/run.sh also keep the raw result lines in FILE
+#   BENCH_NO_BUILD=1 bench/run.sh measure what is already built in BENCH_BUILD
+#   BENCH_IDLE_WAIT=0 bench/run.sh do not wait (default: up to 60 s) for idle CPUs
+#
+# Every program prints machine-readable lines "<impl> <transport> <op> <value>";
+# this script only collects them and does the arithmetic.  Compare figures from
+# the same run only: on a small VM they move with the scheduler's placement.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BENCH_BUILD:-/tmp/mpm-bench-build}
+secs=${BENCH_SECONDS:-1.5}
+res=$(mktemp /tmp/mpm-bench-results.XXXXXX)
+trap 'rm -f "$res"' EXIT
+
+log() { printf '%s\n' "$*" >&2; }
+
+#---- prerequisites and build ---------------------------------------------------------
+if ! command -v redis-server >/dev/null 2>&1; then
+    log "run.sh: redis-server missing: apt-get install -y redis-server"
+    if [ "$(id -u)" = 0 ]; then
+        apt-get install -y redis-server >/dev/null 2>&1 ||
+            { apt-get update >/dev/null 2>&1 && apt-get install -y redis-server >/dev/null 2>&1; } ||
+            log "run.sh: could not install redis-server: Redis figures will be n/a"
+    fi
+fi
+command -v taskset >/dev/null 2>&1 || { log "run.sh: taskset (util-linux) is needed"; exit 1; }
+
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')
+git -C "$root" diff-index --quiet HEAD -- 2>/dev/null || commit="$commit + uncommitted changes"
+log "run.sh: building (Release) in $build ..."
+# MPM_WERROR=OFF: -O3 brings maybe-uninitialized warnings the default build does
+# not see; a benchmark must not fail on them.  Tests are not needed here.
+if [ -n "${BENCH_NO_BUILD:-}" ]; then
+    for t in mpmd mpm_bench raw_echo anchor_redis; do
+        [ -x "$build/$t" ] || { log "run.sh: $build/$t is not built"; exit 1; }
+    done
+    commit="prebuilt binaries in $build"
+elif ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMPM_TESTS=OFF \
+        -DMPM_WERROR=OFF >/dev/null &&
+       cmake --build "$build" -j2 --target mpmd mpm_bench raw_echo anchor_redis >/dev/null; }; then
+    log "run.sh: the build failed (see: cmake --build $build)"
+    exit 1
+fi
+
+#---- measurements ------------------------------------------------------------------------
+# run MODE CMD...: run one program (with a time limit), tag its result lines with MODE.
+#   unpinned  as the scheduler pleases
+#   pinned    client and server on CPU 0 (taskset -c 0; the servers the programs
+#             start are their children and inherit it)
+#   cross     client on CPU 0, server moved to CPU 1 (--server-cpu 1): every
+#             message wakes the other CPU, the worst case of an unpinned run
+run() {
+    local mode=$1
+    shift
+    local pin=() extra=()
+    case $mode in
+    pinned) pin=(taskset -c 0) ;;
+    cross) pin=(taskset -c 0) extra=(--server-cpu 1) ;;
+    esac
+    log "  [$mode] $* ${extra[*]}"
+    timeout 120 "${pin[@]}" "$@" "${extra[@]}" 2> >(sed 's/^/      /' >&2) |
+        while read -r line; do
+            printf '%s\n' "$line" >&2
+            printf '%s %s\n' "$mode" "$line" >>"$res"
+        done
+    return 0
+}
+
+# busy: percent of all CPU time used (by anything) over the next second; read
+# before and after the measurements, when nothing of ours runs.  Other work on
+# a 2-vCPU machine changes every figure: the header warns about it.
+busy() {
+    local a b
+    a=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
+    sleep 1
+    b=$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        u = y[1] - x[1]; i = y[2] - x[2]; printf "%.0f\n", (u + i) ? 100 * u / (u + i) : 0 }'
+}
+
+ops=ping,dict_set,dict_get,list_append,create,batch_set
+modes="unpinned pinned"
+[ "$(nproc)" -ge 2 ] && modes="$modes cross"
+# wait (up to BENCH_IDLE_WAIT seconds) for 3 quiet seconds in a row
+quiet=0 waited=0
+while [ "$quiet" -lt 3 ] && [ "$waited" -lt "${BENCH_IDLE_WAIT:-60}" ]; do
+    if [ "$(busy)" -lt 5 ]; then quiet=$((quiet + 1)); else quiet=0; fi
+    waited=$((waited + 1))
+done
+[ "$quiet" -lt 3 ] && [ "${BENCH_IDLE_WAIT:-60}" != 0 ] && log "run.sh: the CPUs are not idle; measuring anyway"
+busy_before=$(busy)
+start=$(date +%s)
+for mode in $modes; do
+    log "run.sh: $mode"
+    run $mode "$build/raw_echo" --transport unix --seconds "$secs"
+    run $mode "$build/raw_echo" --transport unix --epoll --seconds "$secs"
+    if [ $mode = cross ]; then
+        # single calls and creation over unix only: the point is the placement
+        run $mode "$build/mpm_bench" --transport unix --seconds "$secs" \
+            --op ping,dict_set,dict_get,list_append,create
+        run $mode python3 "$root/bench/anchor_python.py" --seconds "$secs" \
+            --op dict_set,dict_get,list_append,create
+        run $mode "$build/anchor_redis" --op set,get,rpush --seconds "$secs"
+        continue
+    fi
+    run $mode "$build/raw_echo" --transport tcp --seconds "$secs"
+    run $mode "$build/mpm_bench" --transport unix --op "$ops" --seconds "$secs"
+    run $mode "$build/mpm_bench" --transport tcp --op "$ops" --seconds "$secs"
+    run $mode "$build/mpm_bench" --transport nng+ipc --op "$ops" --seconds "$secs"
+    run $mode python3 "$root/bench/anchor_python.py" --seconds "$secs"
+    run $mode "$build/anchor_redis" --op set,get,rpush --seconds "$secs"
+    # memory: each on a fresh server
+    run $mode "$build/mpm_bench" --transport unix --op mem
+    run $mode python3 "$root/bench/anchor_python.py" --op mem
+    run $mode "$build/anchor_redis" --op mem
+done
+elapsed=$(($(date +%s) - start))
+busy_after=$(busy)
+[ -n "${BENCH_RAW:-}" ] && cp "$res" "$BENCH_RAW"
+
+#---- the table -------------------------------------------------------------------------------
+# v MODE IMPL TRANSPORT OP: one figure, or n/a
+v() {
+    awk -v m="$1" -v i="$2" -v t="$3" -v o="$4" \
+        '$1==m && $2==i && $3==t && $4==o {print $5; f=1; exit} END {if (!f) print "n/a"}' "$res"
+}
+# ratio A B [digits]: A/B, or n/a
+ratio() {
+    awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN {
+        if (a == "n/a" || b == "n/a" || a == "" || b == "" || b + 0 == 0) print "n/a";
+        else printf "%.*f\n", d, a / b }'
+}
+# ge A B: PASS when A >= B (both numbers), MISS otherwise, n/a when unknown
+ge() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (a == "n/a" || b == "n/a") print "n/a"; else print (a + 0 >= b + 0 ? "PASS" : "MISS") }'
+}
+
+W=46
+hdr() { # title: column heads
+    printf "%-${W}s%12s%12s%12s\n" "$1" unpinned pinned cross-CPU
+}
+row() { # label IMPL TRANSPORT OP: the figure in each mode
+    printf "%-${W}s" "$1"
+    for mode in unpinned pinned cross; do printf '%12s' "$(v $mode "$2" "$3" "$4")"; done
+    printf '\n'
+}
+rrow() { # label IMPL_A TRANS_A OP_A IMPL_B TRANS_B OP_B [digits]: A/B in each mode
+    printf "%-${W}s" "$1"
+    for mode in unpinned pinned cross; do
+        printf '%12s' "$(ratio "$(v $mode "$2" "$3" "$4")" "$(v $mode "$5" "$6" "$7")" "${8:-2}")"
+    done
+    printf '\n'
+}
+
+echo
+echo "mpm benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) CPUs  kernel $(uname -r)"
+echo "commit $commit, $secs s per figure," \
+    "measuring took ${elapsed}s; other load: ${busy_before}% CPU busy before, ${busy_after}% after"
+echo "python $(python3 -c 'import sys; print(sys.version.split()[0])')," \
+    "$(redis-server --version 2>/dev/null | awk '{print $1, $2, $3}')"
+echo "cross-CPU: client on CPU 0, server on CPU 1 (the worst case an unpinned run can fall into)"
+if [ "$busy_before" -gt 10 ] || [ "$busy_after" -gt 10 ]; then
+    echo "WARNING: other processes were using the CPUs; these figures are not representative."
+    echo "         Run again on an idle machine."
+fi
+echo
+hdr "round-trip floors, ops/s"
+row "raw unix echo, 32 B (the floor)" raw unix echo
+row "raw unix echo, epoll server" raw unix_epoll echo
+row "raw tcp echo, 32 B" raw tcp echo
+row "mpm unix ping (bare mpm round trip)" mpm unix ping
+row "mpm tcp ping" mpm tcp ping
+for op in dict_set dict_get list_append; do
+    case $op in
+    dict_set) what="d[i] = str(i)   (Redis: SET)" ;;
+    dict_get) what="d[i]            (Redis: GET)" ;;
+    list_append) what="l.append(i)     (Redis: RPUSH)" ;;
+    esac
+    echo
+    hdr "$op  $what, ops/s"
+    row "  mpm native unix" mpm unix $op
+    row "  mpm native tcp" mpm tcp $op
+    row "  mpm nng+ipc" mpm nng+ipc $op
+    row "  Python Manager (unix)" python unix $op
+    row "  Redis (unix, one command per trip)" redis unix $op
+    rrow "  mpm unix / Python" mpm unix $op python unix $op
+    rrow "  mpm unix / raw unix (floor fraction)" mpm unix $op raw unix echo
+    rrow "  mpm unix / Redis" mpm unix $op redis unix $op
+    rrow "  mpm tcp / Python" mpm tcp $op python unix $op
+    rrow "  mpm tcp / raw tcp (floor fraction)" mpm tcp $op raw tcp echo
+done
+echo
+hdr "batched dict sets, sets/s"
+row "mpm unix, batches of 100 dict_set" mpm unix batch_set
+row "mpm tcp, batches of 100 dict_set" mpm tcp batch_set
+row "mpm nng+ipc, batches of 100 dict_set" mpm nng+ipc batch_set
+row "Python d.update(100 entries) (bulk, info)" python unix dict_update100
+echo
+hdr "object creation, us per create+close"
+row "mpm unix mpm_dict_new + mpm_dict_close" mpm unix create_us
+row "mpm tcp" mpm tcp create_us
+row "mpm nng+ipc" mpm nng+ipc create_us
+row "Python manager.dict() + del" python unix create_us
+rrow "Python / mpm unix (times faster)" python unix create_us mpm unix create_us 1
+echo
+hdr "server memory, bytes/entry (1e6 i -> str(i))"
+row "mpm (mpmd VmRSS delta)" mpm unix mem_bytes_per_entry
+row "Python (manager process VmRSS delta)" python unix mem_bytes_per_entry
+row "Redis, one hash (used_memory delta)" redis unix mem_bytes_per_entry
+row "Redis, one hash (VmRSS delta)" redis unix mem_rss_bytes_per_entry
+echo
+
+#---- targets (informational) ---------------------------------------------------------------
+# target LABEL DETAIL VERDICTS...: PASS when every known verdict passes
+target() {
+    local label=$1 detail=$2
+    shift 2
+    local out=PASS known=0
+    for x in "$@"; do
+        case $x in
+        MISS) out=MISS known=1 ;;
+        PASS) known=1 ;;
+        esac
+    done
+    [ $known = 0 ] && out=n/a
+    printf '  [%-4s] %-46s %s\n' "$out" "$label" "$detail"
+}
+x() { [ "$1" = n/a ] && echo n/a || echo "${1}x"; }
+# singles MODE FACTOR BASE_IMPL BASE_TRANSPORT BASE_OP: verdicts of
+# mpm unix >= FACTOR * base for the three single-call ops, then the detail
+singles() {
+    local mode=$1 f=$2 verdicts="" detail="" op m b
+    for op in dict_set dict_get list_append; do
+        m=$(v "$mode" mpm unix $op)
+        b=$(v "$mode" "$3" "$4" "${5:-$op}")
+        verdicts+="$(ge "$m" "$(awk -v b="$b" -v f="$f" 'BEGIN{print (b=="n/a")?"n/a":f*b}')") "
+        detail+="$op $(x "$(ratio "$m" "$b")"), "
+    done
+    echo "$verdicts|${detail%, }"
+}
+echo "targets (informational)"
+IFS='|' read -r vv dd <<<"$(singles pinned 2 python unix)"
+target "pinned native single call >= 2x Python" "$dd" $vv
+IFS='|' read -r vv dd <<<"$(singles pinned 0.6667 raw unix echo)"
+target "pinned native single call >= raw floor / 1.5" "(mpm/raw) $dd" $vv
+IFS='|' read -r vv dd <<<"$(singles unpinned 1 python unix)"
+target "unpinned native single call >= Python" "$dd" $vv
+IFS='|' read -r vv dd <<<"$(singles cross 1 python unix)"
+printf '  (info) %-46s %s\n' "cross-CPU native single call >= Python" "$dd"
+bu=$(v unpinned mpm unix batch_set) bp=$(v pinned mpm unix batch_set)
+target "batched dict sets >= 500,000/s" "unpinned $bu, pinned $bp" "$(ge "$bu" 500000)" \
+    "$(ge "$bp" 500000)"
+cu=$(ratio "$(v unpinned python unix create_us)" "$(v unpinned mpm unix create_us)" 1)
+cp=$(ratio "$(v pinned python unix create_us)" "$(v pinned mpm unix create_us)" 1)
+target "creation >= 50x faster than Python's" "unpinned $(x "$cu"), pinned $(x "$cp")" \
+    "$(ge "$cu" 50)" "$(ge "$cp" 50)"
+mu=$(v unpinned mpm unix mem_bytes_per_entry) mp=$(v pinned mpm unix mem_bytes_per_entry)
+target "server memory <= 80 bytes/entry" "$mu (unpinned run), $mp (pinned run)" \
+    "$(ge 80 "$mu")" "$(ge 80 "$mp")"
