@@ -216,7 +216,7 @@ static int pack_entry_kv(msgpack_packer *pk, const dict_entry *e, int key, int v
 static int dict_getitem(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_dict *d = (mpmi_dict *)o;
-    uint32_t h;
+    uint32_t h = 0;
     int rc = dict_hash(c, c->argv[0].p, c->argv[0].n, &h);
     if (rc) return rc;
     dict_entry *e = dict_lookup(d, c->argv[0].p, c->argv[0].n, h, NULL);
@@ -227,7 +227,7 @@ static int dict_getitem(mpmi_obj *o, mpmi_call *c)
 static int dict_get(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_dict *d = (mpmi_dict *)o;
-    uint32_t h;
+    uint32_t h = 0;
     int rc = dict_hash(c, c->argv[0].p, c->argv[0].n, &h);
     if (rc) return rc;
     dict_entry *e = dict_lookup(d, c->argv[0].p, c->argv[0].n, h, NULL);
@@ -238,7 +238,7 @@ static int dict_get(mpmi_obj *o, mpmi_call *c)
 
 static int dict_setitem(mpmi_obj *o, mpmi_call *c)
 {
-    uint32_t h;
+    uint32_t h = 0;
     int rc = dict_hash(c, c->argv[0].p, c->argv[0].n, &h);
     if (rc) return rc;
     rc = dict_store((mpmi_dict *)o, c->argv[0].p, c->argv[0].n, h, c->argv[1].p, c->argv[1].n);
@@ -249,7 +249,7 @@ static int dict_setitem(mpmi_obj *o, mpmi_call *c)
 static int dict_delitem(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_dict *d = (mpmi_dict *)o;
-    uint32_t h;
+    uint32_t h = 0;
     size_t s;
     int rc = dict_hash(c, c->argv[0].p, c->argv[0].n, &h);
     if (rc) return rc;
@@ -261,7 +261,7 @@ static int dict_delitem(mpmi_obj *o, mpmi_call *c)
 
 static int dict_contains(mpmi_obj *o, mpmi_call *c)
 {
-    uint32_t h;
+    uint32_t h = 0;
     int rc = dict_hash(c, c->argv[0].p, c->argv[0].n, &h);
     if (rc) return rc;
     dict_entry *e = dict_lookup((mpmi_dict *)o, c->argv[0].p, c->argv[0].n, h, NULL);
@@ -312,7 +312,7 @@ static int dict_copy(mpmi_obj *o, msgpack_packer *pk)
  * one changes nothing. */
 static int dict_update_map(mpmi_dict *d, mpmi_call *c, int argi)
 {
-    uint32_t n, h;
+    uint32_t n = 0, h = 0;
     mpmi_rd r;
     int rc = mpmi_arg_map(c, argi, &n, &r);
     if (rc) return rc;
@@ -361,7 +361,7 @@ static int dict_update_from(mpmi_obj *o, mpmi_call *c)
 static int dict_pop(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_dict *d = (mpmi_dict *)o;
-    uint32_t h;
+    uint32_t h = 0;
     size_t s;
     int rc = dict_hash(c, c->argv[0].p, c->argv[0].n, &h);
     if (rc) return rc;
@@ -393,7 +393,7 @@ static int dict_popitem(mpmi_obj *o, mpmi_call *c)
 static int dict_setdefault(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_dict *d = (mpmi_dict *)o;
-    uint32_t h;
+    uint32_t h = 0;
     int rc = dict_hash(c, c->argv[0].p, c->argv[0].n, &h);
     if (rc) return rc;
     dict_entry *e = dict_lookup(d, c->argv[0].p, c->argv[0].n, h, NULL);

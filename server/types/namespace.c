@@ -165,8 +165,8 @@ static int namespace_attr_cmp(const void *x, const void *y)
 static int namespace_getattr(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_namespace *ns = (mpmi_namespace *)o;
-    const char *name;
-    size_t nlen;
+    const char *name = NULL;
+    size_t nlen = 0;
     uint64_t hash;
     int rc = namespace_name(c, c->argv[0].p, c->argv[0].n, &name, &nlen, &hash);
     if (rc) return rc;
@@ -179,8 +179,8 @@ static int namespace_getattr(mpmi_obj *o, mpmi_call *c)
 
 static int namespace_setattr(mpmi_obj *o, mpmi_call *c)
 {
-    const char *name;
-    size_t nlen;
+    const char *name = NULL;
+    size_t nlen = 0;
     uint64_t hash;
     int rc = namespace_name(c, c->argv[0].p, c->argv[0].n, &name, &nlen, &hash);
     if (rc) return rc;
@@ -193,8 +193,8 @@ static int namespace_setattr(mpmi_obj *o, mpmi_call *c)
 static int namespace_delattr(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_namespace *ns = (mpmi_namespace *)o;
-    const char *name;
-    size_t nlen;
+    const char *name = NULL;
+    size_t nlen = 0;
     uint64_t hash;
     int rc = namespace_name(c, c->argv[0].p, c->argv[0].n, &name, &nlen, &hash);
     if (rc) return rc;
@@ -247,7 +247,7 @@ static int namespace_create(mpmi_call *c, mpmi_obj **out)
         for (uint32_t i = 0; i < n; i++) {
             const unsigned char *k, *v;
             size_t kn, vn, nlen;
-            const char *name;
+            const char *name = NULL;
             uint64_t hash;
             if (mpmi_rd_value(&check, &k, &kn) || mpmi_rd_value(&check, &v, &vn))
                 return mpmi_fail(c, MPM_EPROTO, "malformed argument");
@@ -259,7 +259,7 @@ static int namespace_create(mpmi_call *c, mpmi_obj **out)
     for (uint32_t i = 0; i < n; i++) {
         const unsigned char *k, *v;
         size_t kn, vn, nlen;
-        const char *name;
+        const char *name = NULL;
         uint64_t hash;
         mpmi_rd_value(&r, &k, &kn);
         mpmi_rd_value(&r, &v, &vn);
