@@ -59,6 +59,28 @@ const char *mpm_last_error(void)
     return client_errmsg;
 }
 
+/* getpid() is a system call; fork detection asks on every call.  Cache it,
+ * refreshed in the child by an atfork handler. */
+static pid_t client_pid;
+static pthread_once_t client_pid_once = PTHREAD_ONCE_INIT;
+
+static void client_pid_child(void)
+{
+    client_pid = getpid();
+}
+
+static void client_pid_init(void)
+{
+    client_pid = getpid();
+    pthread_atfork(NULL, NULL, client_pid_child);
+}
+
+static pid_t client_getpid(void)
+{
+    pthread_once(&client_pid_once, client_pid_init);
+    return client_pid;
+}
+
 uint64_t mpmi_thread_id(void)
 {
     static uint64_t next;
@@ -174,31 +196,32 @@ static int client_send(mpmi_cconn *c, unsigned char *frame, size_t len)
     return 0;
 }
 
-/* Receive one frame into c->in: *frame points at its header. */
+/* Receive one frame into c->in: *frame points at its header.  Bytes past the
+ * frame (the next pipelined reply) stay in c->in for the next call. */
 static int client_recv(mpmi_cconn *c, unsigned char **frame, size_t *len)
 {
     if (c->m->kind == MPMI_TR_NNG) return mpmi_nng_recv(c, frame, len);
-    /* One recv usually brings the whole reply: read what is there, not the
-     * length prefix first.  The server sends one frame per request, so
-     * nothing beyond it can arrive. */
+    mpmi_buf_consume(&c->in, c->in_used);
+    c->in_used = 0;
     size_t want = MPMI_LEN_PREFIX;
-    c->in.len = 0;
     if (mpmi_buf_reserve(&c->in, 16384)) return mpmi_error(MPM_ENOMEM, "out of memory");
-    while (c->in.len < want) {
-        ssize_t r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return mpmi_error(MPM_ECLOSED, "connection to %s lost", c->m->url);
-        c->in.len += (size_t)r;
+    for (;;) {
         if (want == MPMI_LEN_PREFIX && c->in.len >= MPMI_LEN_PREFIX) {
             uint32_t n = mpmi_get_u32(c->in.data);
             if (n < MPMI_HDR_LEN || n > MPMI_MAX_REPLY)
                 return mpmi_error(MPM_EPROTO, "bad frame length %u from server", n);
             want = MPMI_LEN_PREFIX + (size_t)n;
-            if (mpmi_buf_reserve(&c->in, want - c->in.len))
+            if (c->in.cap < want && mpmi_buf_reserve(&c->in, want - c->in.len))
                 return mpmi_error(MPM_ENOMEM, "out of memory");
         }
+        if (c->in.len >= want && want > MPMI_LEN_PREFIX) break;
+        /* one recv usually brings the whole reply */
+        ssize_t r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return mpmi_error(MPM_ECLOSED, "connection to %s lost", c->m->url);
+        c->in.len += (size_t)r;
     }
-    if (c->in.len != want) return mpmi_error(MPM_EPROTO, "unexpected bytes from server");
+    c->in_used = want;
     *frame = c->in.data + MPMI_LEN_PREFIX;
     *len = want - MPMI_LEN_PREFIX;
     return 0;
@@ -315,6 +338,14 @@ static int client_exchange(mpmi_cconn *c, unsigned char **body, size_t *blen, in
     size_t flen = mpmi_seal(&c->chan, req->data + MPMI_LEN_PREFIX, req->len - REQ_OFF);
     *broken = 1;
     int rc = client_send(c, req->data + MPMI_LEN_PREFIX, flen);
+    /* replies to requests sent without waiting (handle closes) come first */
+    while (!rc && c->unread) {
+        rc = client_recv(c, &f, &n);
+        if (!rc) rc = client_refused(f, n);
+        if (!rc && mpmi_open(&c->chan, f, n, body, blen))
+            rc = mpmi_error(MPM_EPROTO, "reply failed authentication");
+        c->unread--;
+    }
     if (!rc) rc = client_recv(c, &f, &n);
     if (!rc) rc = client_refused(f, n);
     if (!rc && mpmi_open(&c->chan, f, n, body, blen))
@@ -325,7 +356,7 @@ static int client_exchange(mpmi_cconn *c, unsigned char **body, size_t *blen, in
 
 static void client_lock(mpm_manager *m)
 {
-    if (m->pid != getpid()) pthread_mutex_init(&m->mu, NULL); /* a forked copy may be held */
+    if (m->pid != client_getpid()) pthread_mutex_init(&m->mu, NULL); /* a forked copy may be held */
     pthread_mutex_lock(&m->mu);
 }
 
@@ -362,7 +393,7 @@ static int client_checkout(mpm_manager *m, mpmi_cconn **out)
 {
     int rc = 0;
     mpmi_cconn *c = NULL;
-    pid_t me = getpid();
+    pid_t me = client_getpid();
     client_lock(m);
     if (m->pid != me) {
         /* A forked child: the connections and the session are the parent's.
@@ -695,17 +726,40 @@ int mpmi_create(mpm_manager *m, int type, char typecode, const mpm_val *args, in
     return 0;
 }
 
+/* Send DECREF of id without waiting for its answer: the server releases at
+ * once, and the reply is read (and dropped) before that connection's next
+ * reply.  Creating and closing an object then costs one round trip, not two.
+ * nng's req0 allows one request at a time: there it waits. */
+static void client_decref_nowait(mpm_manager *m, uint64_t id)
+{
+    mpm_val arg = MPM_INT((int64_t)id);
+    client_batch *b = client_tls_batch;
+    if (m->kind == MPMI_TR_NNG || (b && b->m == m)) {
+        mpmi_call_id(m, 0, MPMI_OP_DECREF, &arg, 1, MPMI_SINK_NONE);
+        return;
+    }
+    mpmi_cconn *c;
+    if (client_checkout(m, &c)) return;
+    client_begin(c, 1);
+    int broken = client_pack_call(&c->pk, 0, MPMI_OP_DECREF, &arg, 1) != 0;
+    if (!broken && !c->out.oom && mpmi_buf_reserve(&c->out, MPMI_TAG_LEN) == 0) {
+        size_t flen = mpmi_seal(&c->chan, c->out.data + MPMI_LEN_PREFIX, c->out.len - REQ_OFF);
+        broken = client_send(c, c->out.data + MPMI_LEN_PREFIX, flen) != 0;
+        if (!broken) c->unread++;
+    }
+    client_checkin(m, c, broken);
+}
+
 void mpmi_handle_close(mpmi_handle *h)
 {
     if (!h) return;
     mpm_manager *m = h->m;
-    if (h->id) {
-        mpm_val id = MPM_INT((int64_t)h->id);
-        mpmi_call_id(m, 0, MPMI_OP_DECREF, &id, 1, MPMI_SINK_NONE);
-    }
     client_lock(m);
+    int ours = m->pid == client_getpid() && !m->need_incref;
     handle_unlink(m, h);
     pthread_mutex_unlock(&m->mu);
+    /* a forked child that has not called yet holds no reference of its own */
+    if (h->id && ours) client_decref_nowait(m, h->id);
     free(h);
 }
 
@@ -753,7 +807,7 @@ static int client_new(mpm_manager **out, const char *url, const void *key, size_
     pthread_mutex_init(&m->mu, NULL);
     m->server_pid = -1;
     m->parent_fd = -1;
-    m->pid = getpid();
+    m->pid = client_getpid();
     m->url = strdup(url);
     m->authkey = malloc(klen ? klen : 1);
     if (!m->url || !m->authkey) {
@@ -963,7 +1017,7 @@ void mpm_manager_close(mpm_manager *m)
         free(h);
     }
     /* the server releases a session's handles when its connections go */
-    int twin = m->pid != getpid();
+    int twin = m->pid != client_getpid();
     if (twin && m->kind == MPMI_TR_NNG) m->idle = NULL; /* nng state is the parent's */
     while (m->idle) {
         mpmi_cconn *c = m->idle;

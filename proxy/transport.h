@@ -20,6 +20,8 @@ typedef struct mpmi_cconn {
     mpmi_chan chan;
     mpmi_buf out, in;
     msgpack_packer pk; /* over out */
+    int unread;        /* replies owed to requests sent without waiting */
+    size_t in_used;    /* bytes of in that the last frame took */
     struct mpmi_cconn *next;
 } mpmi_cconn;
 
