@@ -22,6 +22,7 @@ typedef struct mpmi_cconn {
     msgpack_packer pk; /* over out */
     int unread;        /* replies owed to requests sent without waiting */
     size_t in_used;    /* bytes of in that the last frame took */
+    int spin_us;       /* how long to poll for a reply before sleeping */
     struct mpmi_cconn *next;
 } mpmi_cconn;
 

@@ -862,6 +862,33 @@ int mpmi_srv_init(mpmi_srv *s)
     return 0;
 }
 
+/* Before sleeping, poll for a short while: on VMs a sleeping CPU takes tens of
+ * microseconds to wake, more than a whole call, and the next request of a
+ * busy client usually comes within a few.  The window doubles when polling
+ * catches something and halves when it does not (0 .. spin_max, set by
+ * --spin-us; off when mpmd may use only one CPU). */
+static int64_t loop_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int loop_spin_wait(mpmi_srv *s, struct epoll_event *evs, int max)
+{
+    if (s->spin_us == 0) s->spin_us = 1;
+    int64_t end = loop_now_us() + s->spin_us;
+    do {
+        int n = epoll_wait(s->epfd, evs, max, 0);
+        if (n != 0) {
+            if (n > 0) s->spin_us = s->spin_us * 2 > s->spin_max ? s->spin_max : s->spin_us * 2;
+            return n < 0 ? 0 : n;
+        }
+    } while (loop_now_us() < end);
+    if (s->spin_us > 1) s->spin_us /= 2; /* a 1 µs window still notices a busy client */
+    return 0;
+}
+
 /* Drop connections that have not authenticated in time: without a deadline,
  * anyone who can connect could hold descriptors without the key. */
 static void expire_handshakes(mpmi_srv *s)
@@ -895,7 +922,15 @@ int mpmi_srv_run(mpmi_srv *s)
             if (s->nhandshaking && (timeout < 0 || timeout > 1000)) timeout = 1000;
         }
         if (s->ready) timeout = 0;
-        int n = epoll_wait(s->epfd, evs, 64, timeout);
+        int spun = timeout != 0 && s->spin_max;
+        int n = spun ? loop_spin_wait(s, evs, 64) : 0;
+        if (n == 0) {
+            int64_t t0 = spun ? loop_now_us() : 0;
+            n = epoll_wait(s->epfd, evs, 64, timeout);
+            /* woken soon after: a longer poll would have caught it */
+            if (spun && n > 0 && loop_now_us() - t0 <= s->spin_max)
+                s->spin_us = s->spin_us * 2 > s->spin_max ? s->spin_max : s->spin_us * 2;
+        }
         if (n < 0 && errno != EINTR) return -1;
         for (int i = 0; i < n && s->running; i++) {
             mpmi_ev *ev = evs[i].data.ptr;

@@ -97,6 +97,7 @@ struct mpmi_srv {
     struct mpmi_stats stats;
     size_t nhandshaking; /* connections not yet authenticated */
     int finishing;       /* shutting down: objects are destroyed wholesale */
+    int spin_max, spin_us; /* poll before sleeping (microseconds) */
     int spare_fd;        /* given up to accept-and-close when out of descriptors */
     void *nng; /* nng transport state */
 };

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,9 @@ static void usage(FILE *f)
           "                       processes that started this server are gone)\n"
           "  --private            remove the unix socket's directory at exit\n"
           "  --max-frame BYTES    largest message accepted (default 64 MiB)\n"
+          "  --spin-us N          poll up to N microseconds for the next request before\n"
+          "                       sleeping, adapting to the load (default 50; 0: never;\n"
+          "                       off when mpmd may run on one CPU only)\n"
           "  --quiet              do not log connections and errors to stderr\n"
           "  --help               this text\n"
           "\n"
@@ -76,6 +80,7 @@ int main(int argc, char **argv)
         {"authkey-fd", required_argument, 0, 'K'}, {"ready-fd", required_argument, 0, 'r'},
         {"parent-fd", required_argument, 0, 'p'}, {"private", no_argument, 0, 'P'},
         {"max-frame", required_argument, 0, 'm'}, {"quiet", no_argument, 0, 'q'},
+        {"spin-us", required_argument, 0, 's'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
     };
     const char *urls[64];
@@ -83,8 +88,9 @@ int main(int argc, char **argv)
     const char *keyfile = NULL;
     int keyfd = -1;
     long long max_frame = 0;
+    int spin_us = 50;
     int ch;
-    while ((ch = getopt_long(argc, argv, "l:k:K:r:p:Pm:qh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "l:k:K:r:p:Pm:s:qh", opts, NULL)) != -1) {
         switch (ch) {
         case 'l':
             if (nurls == 64) {
@@ -100,6 +106,7 @@ int main(int argc, char **argv)
         case 'P': private_dir = 1; break;
         case 'm': max_frame = atoll(optarg); break;
         case 'q': quiet = 1; break;
+        case 's': spin_us = atoi(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -126,6 +133,9 @@ int main(int argc, char **argv)
     }
     srv.log = !quiet;
     if (max_frame > 0) srv.max_frame = (size_t)max_frame;
+    cpu_set_t cpus;
+    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) < 2) spin_us = 0;
+    srv.spin_max = srv.spin_us = spin_us > 0 ? spin_us : 0;
     if (keyfd >= 0) {
         if (read_all(keyfd, &srv.authkey, &srv.authkey_len)) {
             fprintf(stderr, "mpmd: cannot read the authkey from descriptor %d\n", keyfd);
