@@ -90,8 +90,12 @@ enum mpmi_op {
 #define MPMI_XX_OP(name, num) MPMI_OP_##name = num,
     MPMI_OPS(MPMI_XX_OP)
 #undef MPMI_XX_OP
-    MPMI_OP_MAX = 128
+    MPMI_OP_MAX = 256 /* every number above is below this: see the check below */
 };
+
+#define MPMI_XX_CHECK(name, num) _Static_assert(num < MPMI_OP_MAX, "raise MPMI_OP_MAX");
+MPMI_OPS(MPMI_XX_CHECK)
+#undef MPMI_XX_CHECK
 
 /* Name of a method for error messages. */
 const char *mpmi_op_name(int op);

@@ -65,9 +65,12 @@ const char *mpm_last_error(void)
 static pid_t client_pid;
 static pthread_once_t client_pid_once = PTHREAD_ONCE_INIT;
 
+static pthread_mutex_t client_fork_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void client_pid_child(void)
 {
     client_pid = getpid();
+    pthread_mutex_init(&client_fork_mu, NULL);
 }
 
 static void client_pid_init(void)
@@ -416,10 +419,28 @@ static int client_exchange(mpmi_cconn *c, unsigned char **body, size_t *blen, in
     return rc;
 }
 
+/* In a forked child the manager's mutex may be a copy of one some parent
+ * thread held: the first locker in the child makes it anew.  Several threads
+ * of the child may race to do that, so they agree under a process-wide mutex,
+ * itself made anew in the child by the atfork handler. */
+
 static void client_lock(mpm_manager *m)
 {
-    if (m->pid != client_getpid()) pthread_mutex_init(&m->mu, NULL); /* a forked copy may be held */
+    pid_t me = client_getpid();
+    if (__atomic_load_n(&m->mu_pid, __ATOMIC_ACQUIRE) != me) {
+        pthread_mutex_lock(&client_fork_mu);
+        if (m->mu_pid != me) {
+            pthread_mutex_init(&m->mu, NULL);
+            __atomic_store_n(&m->mu_pid, me, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&client_fork_mu);
+    }
     pthread_mutex_lock(&m->mu);
+}
+
+int mpmi_in_batch(const mpm_manager *m)
+{
+    return client_tls_batch && client_tls_batch->m == m;
 }
 
 static int client_result(mpmi_rd *r, mpmi_sink *s);
@@ -867,6 +888,7 @@ static int client_new(mpm_manager **out, const char *url, const void *key, size_
     mpm_manager *m = calloc(1, sizeof *m);
     if (!m) return mpmi_error(MPM_ENOMEM, "out of memory");
     pthread_mutex_init(&m->mu, NULL);
+    m->mu_pid = client_getpid();
     m->server_pid = -1;
     m->parent_fd = -1;
     m->pid = client_getpid();

@@ -84,6 +84,9 @@ void mpmi_handle_close(mpmi_handle *h);
  * owner of an RLock or a Condition's lock. */
 uint64_t mpmi_thread_id(void);
 
+/* Whether the calling thread has a batch open on m (blocking calls refuse). */
+int mpmi_in_batch(const mpm_manager *m);
+
 /* Set the calling thread's last error message; returns code. */
 int mpmi_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

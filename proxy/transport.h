@@ -34,6 +34,7 @@ struct mpm_manager {
     unsigned char *authkey;
     size_t klen;
     pid_t pid;         /* the process whose connections these are */
+    pid_t mu_pid;      /* the process that made mu */
     mpmi_cconn *idle;  /* connections not in a call */
     int need_incref;   /* forked: take references on inherited handles first */
     unsigned char token[MPMI_TOKEN_LEN]; /* names this process's session */

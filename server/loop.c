@@ -122,7 +122,9 @@ mpmi_waiter *mpmi_park(mpmi_call *c, int64_t timeout_ms, void (*on_timeout)(mpmi
     w->on_drop = on_drop;
     w->heap_idx = SIZE_MAX;
     w->session = c->sess->id;
-    w->deadline = timeout_ms < 0 ? INT64_MAX : mpmi_now_ms() + timeout_ms;
+    /* beyond ~ten years is forever: now + timeout must not overflow */
+    w->deadline = timeout_ms < 0 || timeout_ms > (INT64_C(1) << 38) ? INT64_MAX
+                                                                    : mpmi_now_ms() + timeout_ms;
     if (w->deadline != INT64_MAX && heap_push(c->srv, w)) {
         free(w);
         return NULL;

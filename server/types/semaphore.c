@@ -1,72 +1,259 @@
-/* semaphore.c - Semaphore and BoundedSemaphore: placeholder until they land. */
+/* semaphore.c - Python's Semaphore and BoundedSemaphore.
+ *
+ * value counts the free permits.  A caller that finds none is parked in a FIFO
+ * list; a release hands permits straight to the oldest waiters, so a newcomer
+ * can never take a permit from under one who waited (no barging).  Invariant:
+ * while anyone waits, value is 0.
+ *
+ * Beyond Python: permits are counted per session (and mpmi_hold'ed), so the
+ * permits of a process that dies are given back and its place is not lost. */
 #include <stdlib.h>
 
 #include "../server.h"
 
-static int semp_create(mpmi_call *c, mpmi_obj **out)
+/* Longer than any real wait: treated as no deadline (and no overflow of now + t). */
+#define SEM_FOREVER_MS (INT64_MAX / 4)
+
+typedef struct mpmi_sem {
+    mpmi_obj base;
+    int64_t value;   /* free permits */
+    int64_t initial; /* BoundedSemaphore's bound */
+    int bounded;
+    mpmi_waiter *head, *tail; /* parked acquirers, oldest first */
+    mpmi_map held;            /* session id -> permits that session holds */
+} mpmi_sem;
+
+/*---- waiters -----------------------------------------------------------------*/
+
+static void sem_unlink(mpmi_sem *s, mpmi_waiter *w)
 {
-    (void)out;
-    return mpmi_fail(c, MPM_EVALUE, "ValueError: the Semaphore type is not built yet");
+    if (w->prev) w->prev->next = w->next;
+    else s->head = w->next;
+    if (w->next) w->next->prev = w->prev;
+    else s->tail = w->prev;
+    w->next = w->prev = NULL;
 }
 
-static void semp_destroy(mpmi_obj *o)
+static void sem_append(mpmi_sem *s, mpmi_waiter *w)
 {
-    free(o);
+    w->next = NULL;
+    w->prev = s->tail;
+    if (s->tail) s->tail->next = w;
+    else s->head = w;
+    s->tail = w;
 }
 
-static int semp_repr(mpmi_obj *o, mpmi_buf *out)
+/* Record one more permit held by session: 0, or -1 (nothing recorded). */
+static int sem_take(mpmi_sem *s, uint64_t session)
 {
-    (void)o;
-    mpmi_buf_puts(out, "<Semaphore>");
+    if (mpmi_hold(s->base.srv, session, &s->base)) return -1;
+    mpmi_map_slot *sl = mpmi_map_put(&s->held, session, NULL);
+    if (!sl) {
+        mpmi_unhold(s->base.srv, session, &s->base);
+        return -1;
+    }
+    sl->v.n++;
+    s->value--;
     return 0;
 }
 
-static int semp_copy(mpmi_obj *o, msgpack_packer *pk)
+/* The answer of a successful acquire: [fencing token, previous owner died];
+ * permits are anonymous, so neither applies. */
+static void sem_pack_taken(msgpack_packer *pk)
 {
-    (void)o;
-    msgpack_pack_nil(pk);
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_int(pk, 0);
+    msgpack_pack_false(pk);
+}
+
+/* Hand free permits to the oldest waiters. */
+static void sem_wake(mpmi_sem *s)
+{
+    while (s->value > 0 && s->head) {
+        mpmi_waiter *w = s->head;
+        sem_unlink(s, w);
+        if (sem_take(s, w->session)) {
+            mpmi_answer_err(w, MPM_ENOMEM, "MemoryError");
+            continue;
+        }
+        sem_pack_taken(mpmi_answer_pk(w));
+        mpmi_answer_done(w);
+    }
+}
+
+static void sem_on_timeout(mpmi_waiter *w)
+{
+    sem_unlink((mpmi_sem *)w->obj, w);
+    msgpack_pack_false(mpmi_answer_pk(w));
+    mpmi_answer_done(w);
+}
+
+static void sem_on_drop(mpmi_waiter *w)
+{
+    sem_unlink((mpmi_sem *)w->obj, w);
+}
+
+/*---- methods -----------------------------------------------------------------*/
+
+/* [thread, timeout_ms]: the thread does not matter, permits belong to the process. */
+static int sem_acquire(mpmi_obj *o, mpmi_call *c)
+{
+    mpmi_sem *s = (mpmi_sem *)o;
+    int64_t thread, timeout;
+    int rc = mpmi_arg_int(c, 0, &thread);
+    if (rc || (rc = mpmi_arg_int_opt(c, 1, -1, &timeout))) return rc;
+    if (timeout < -1)
+        return mpmi_fail(c, MPM_EVALUE, "ValueError: timeout must be -1 (none) or >= 0");
+    if (s->value > 0 && !s->head) {
+        if (sem_take(s, mpmi_call_session(c))) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
+        sem_pack_taken(c->pk);
+        return 0;
+    }
+    if (timeout == 0) return mpmi_ok(msgpack_pack_false(c->pk));
+    if (timeout > SEM_FOREVER_MS) timeout = -1;
+    mpmi_waiter *w = mpmi_park(c, timeout, sem_on_timeout, sem_on_drop);
+    if (!w) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
+    w->obj = o;
+    w->thread = (uint64_t)thread;
+    sem_append(s, w);
+    return MPMI_PARKED;
+}
+
+/* [thread, n=1] */
+static int sem_release(mpmi_obj *o, mpmi_call *c)
+{
+    mpmi_sem *s = (mpmi_sem *)o;
+    int64_t thread, n;
+    int rc = mpmi_arg_int(c, 0, &thread);
+    if (rc || (rc = mpmi_arg_int_opt(c, 1, 1, &n))) return rc;
+    if (n < 1) return mpmi_fail(c, MPM_EVALUE, "ValueError: n must be one or more");
+    if (s->bounded && n > s->initial - s->value)
+        return mpmi_fail(c, MPM_EVALUE, "ValueError: Semaphore released too many times");
+    if (n > INT64_MAX - s->value)
+        return mpmi_fail(c, MPM_EOVERFLOW, "OverflowError: semaphore value too large");
+    /* What this process gives back it no longer holds; a release by a process
+     * that holds none (allowed, as in Python) changes nobody's count. */
+    uint64_t session = mpmi_call_session(c);
+    mpmi_map_slot *sl = mpmi_map_find(&s->held, session);
+    if (sl) {
+        uint64_t k = (uint64_t)n < sl->v.n ? (uint64_t)n : sl->v.n;
+        sl->v.n -= k;
+        if (sl->v.n == 0) mpmi_map_del(&s->held, session);
+        while (k--) mpmi_unhold(o->srv, session, o);
+    }
+    s->value += n;
+    sem_wake(s);
+    return mpmi_ok(msgpack_pack_nil(c->pk));
+}
+
+static int sem_get_value(mpmi_obj *o, mpmi_call *c)
+{
+    return mpmi_ok(msgpack_pack_int64(c->pk, ((mpmi_sem *)o)->value));
+}
+
+/*---- type --------------------------------------------------------------------*/
+
+static void sem_session_gone(mpmi_obj *o, uint64_t session)
+{
+    mpmi_sem *s = (mpmi_sem *)o;
+    mpmi_map_slot *sl = mpmi_map_find(&s->held, session);
+    if (!sl) return;
+    uint64_t k = sl->v.n;
+    mpmi_map_del(&s->held, session);
+    /* Someone may have released on the dead process's behalf already: a
+     * BoundedSemaphore still never goes past its bound. */
+    int64_t limit = s->bounded ? s->initial : INT64_MAX;
+    s->value = k > (uint64_t)(limit - s->value) ? limit : s->value + (int64_t)k;
+    sem_wake(s);
+}
+
+/* argv: [type, value=1] */
+static int sem_create_common(mpmi_call *c, mpmi_obj **out, int bounded)
+{
+    int64_t value;
+    if (c->argc > 2)
+        return mpmi_fail(c, MPM_EARGS, "TypeError: %s() takes at most 1 argument (%d given)",
+                         bounded ? "BoundedSemaphore" : "Semaphore", c->argc - 1);
+    int rc = mpmi_arg_int_opt(c, 1, 1, &value);
+    if (rc) return rc;
+    if (value < 0)
+        return mpmi_fail(c, MPM_EVALUE, "ValueError: semaphore initial value must be >= 0");
+    mpmi_sem *s = calloc(1, sizeof *s);
+    if (!s) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
+    s->value = s->initial = value;
+    s->bounded = bounded;
+    *out = &s->base;
     return 0;
 }
+
+static int sem_create(mpmi_call *c, mpmi_obj **out)
+{
+    return sem_create_common(c, out, 0);
+}
+
+static int sem_create_bounded(mpmi_call *c, mpmi_obj **out)
+{
+    return sem_create_common(c, out, 1);
+}
+
+static void sem_destroy(mpmi_obj *o)
+{
+    mpmi_sem *s = (mpmi_sem *)o;
+    while (s->head) {
+        mpmi_waiter *w = s->head;
+        sem_unlink(s, w);
+        mpmi_answer_err(w, MPM_ENOOBJ, "the %s was deleted while waiting", o->type->name);
+    }
+    /* the living holders' sessions need not hear of it when they end */
+    MPMI_MAP_EACH(&s->held, sl)
+    {
+        for (uint64_t k = sl->v.n; k; k--) mpmi_unhold(o->srv, sl->key, o);
+    }
+    mpmi_map_free(&s->held);
+    free(s);
+}
+
+static int sem_repr(mpmi_obj *o, mpmi_buf *out)
+{
+    mpmi_sem *s = (mpmi_sem *)o;
+    if (s->bounded)
+        mpmi_buf_printf(out, "<BoundedSemaphore value=%lld/%lld>", (long long)s->value,
+                        (long long)s->initial);
+    else
+        mpmi_buf_printf(out, "<Semaphore value=%lld>", (long long)s->value);
+    return out->oom ? MPM_ENOMEM : 0;
+}
+
+static int sem_copy(mpmi_obj *o, msgpack_packer *pk)
+{
+    return mpmi_ok(msgpack_pack_int64(pk, ((mpmi_sem *)o)->value));
+}
+
+static const mpmi_method sem_methods[] = {
+    {MPMI_OP_ACQUIRE, sem_acquire, 1, 2, MPMI_MUTATES},
+    {MPMI_OP_RELEASE, sem_release, 1, 2, MPMI_MUTATES},
+    {MPMI_OP_S_VALUE, sem_get_value, 0, 0, 0},
+    {0},
+};
 
 const mpmi_type mpmi_type_semaphore = {
     .code = MPM_OBJ_SEMAPHORE,
     .name = "Semaphore",
-    .create = semp_create,
-    .destroy = semp_destroy,
-    .repr = semp_repr,
-    .copy = semp_copy,
+    .create = sem_create,
+    .destroy = sem_destroy,
+    .repr = sem_repr,
+    .copy = sem_copy,
+    .session_gone = sem_session_gone,
+    .methods = sem_methods,
 };
-
-static int bsemp_create(mpmi_call *c, mpmi_obj **out)
-{
-    (void)out;
-    return mpmi_fail(c, MPM_EVALUE, "ValueError: the BoundedSemaphore type is not built yet");
-}
-
-static void bsemp_destroy(mpmi_obj *o)
-{
-    free(o);
-}
-
-static int bsemp_repr(mpmi_obj *o, mpmi_buf *out)
-{
-    (void)o;
-    mpmi_buf_puts(out, "<BoundedSemaphore>");
-    return 0;
-}
-
-static int bsemp_copy(mpmi_obj *o, msgpack_packer *pk)
-{
-    (void)o;
-    msgpack_pack_nil(pk);
-    return 0;
-}
 
 const mpmi_type mpmi_type_bounded_semaphore = {
     .code = MPM_OBJ_BOUNDED_SEMAPHORE,
     .name = "BoundedSemaphore",
-    .create = bsemp_create,
-    .destroy = bsemp_destroy,
-    .repr = bsemp_repr,
-    .copy = bsemp_copy,
+    .create = sem_create_bounded,
+    .destroy = sem_destroy,
+    .repr = sem_repr,
+    .copy = sem_copy,
+    .session_gone = sem_session_gone,
+    .methods = sem_methods,
 };

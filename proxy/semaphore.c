@@ -1,0 +1,49 @@
+/* semaphore.c - mpm_semaphore_*: Semaphore and BoundedSemaphore. */
+#include "client.h"
+
+int mpm_semaphore_new(mpm_manager *m, mpm_semaphore **out, int64_t value, bool bounded)
+{
+    mpm_val v = MPM_INT(value);
+    return mpmi_create(m, bounded ? MPM_OBJ_BOUNDED_SEMAPHORE : MPM_OBJ_SEMAPHORE, 0, &v, 1,
+                       (void **)out);
+}
+
+void mpm_semaphore_close(mpm_semaphore *s)
+{
+    mpmi_handle_close(s ? &s->h : NULL);
+}
+
+int mpm_semaphore_acquire(mpm_semaphore *s, int64_t timeout_ms)
+{
+    int rc = mpmi_check(s);
+    if (rc) return rc;
+    if (timeout_ms < -1)
+        return mpmi_error(MPM_EINVAL, "invalid timeout %lld ms (-1: none, or >= 0)",
+                          (long long)timeout_ms);
+    /* the answer (false: timed out) is needed now: it cannot wait for a batch */
+    if (mpmi_in_batch(s->h.m))
+        return mpmi_error(MPM_EBATCH, "mpm_semaphore_acquire cannot be queued in a batch");
+    mpm_val a[2] = {MPM_INT(mpmi_thread_id()), MPM_INT(timeout_ms)}, *res = NULL;
+    rc = mpmi_call(&s->h, MPMI_OP_ACQUIRE, a, 2, MPMI_SINK_VAL(&res));
+    if (rc) return rc;
+    /* [token, owner_died] when taken, false when timed out */
+    int taken = res && res->type == MPM_T_LIST;
+    mpm_val_free(res);
+    return taken ? 0 : mpmi_error(MPM_ETIMEDOUT, "timed out");
+}
+
+int mpm_semaphore_release(mpm_semaphore *s, int64_t n)
+{
+    int rc = mpmi_check(s);
+    if (rc) return rc;
+    mpm_val a[2] = {MPM_INT(mpmi_thread_id()), MPM_INT(n)};
+    return mpmi_call(&s->h, MPMI_OP_RELEASE, a, 2, MPMI_SINK_NONE);
+}
+
+int mpm_semaphore_value(mpm_semaphore *s, int64_t *out)
+{
+    int rc = mpmi_check(s);
+    if (rc) return rc;
+    if (!out) return mpmi_error(MPM_EINVAL, "mpm_semaphore_value: out is NULL");
+    return mpmi_call(&s->h, MPMI_OP_S_VALUE, NULL, 0, MPMI_SINK_INT(out));
+}
