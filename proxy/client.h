@@ -84,6 +84,10 @@ void mpmi_handle_close(mpmi_handle *h);
  * owner of an RLock or a Condition's lock. */
 uint64_t mpmi_thread_id(void);
 
+/* Acquire the Lock, RLock or Condition behind h (proxy/lock.c): 0,
+ * MPM_EOWNERDEAD or MPM_ETIMEDOUT; fn names the caller in messages. */
+int mpmi_lock_acquire_h(mpmi_handle *h, int64_t timeout_ms, uint64_t *token, const char *fn);
+
 /* Whether the calling thread has a batch open on m (blocking calls refuse). */
 int mpmi_in_batch(const mpm_manager *m);
 

@@ -133,6 +133,12 @@ mpmi_waiter *mpmi_park(mpmi_call *c, int64_t timeout_ms, void (*on_timeout)(mpmi
     return w;
 }
 
+void mpmi_waiter_no_deadline(mpmi_waiter *w)
+{
+    heap_remove(w->srv, w);
+    w->deadline = INT64_MAX;
+}
+
 static void ready_push(mpmi_srv *s, mpmi_req *r)
 {
     if (r->queued) return;

@@ -46,10 +46,10 @@ void mpmi_obj_ref(mpmi_obj *o)
     o->refs++;
 }
 
-void mpmi_obj_unref(mpmi_obj *o)
+void mpmi_obj_unref(mpmi_srv *s, mpmi_obj *o)
 {
-    if (o->srv->finishing) return;
-    if (--o->refs == 0) obj_destroy(o->srv, o);
+    if (s->finishing) return;
+    if (--o->refs == 0) obj_destroy(s, o);
 }
 
 uint64_t mpmi_call_session(const mpmi_call *c)

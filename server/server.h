@@ -149,10 +149,15 @@ int mpmi_hold(mpmi_srv *s, uint64_t session, mpmi_obj *o);
 void mpmi_unhold(mpmi_srv *s, uint64_t session, mpmi_obj *o);
 /* References between objects (a Condition keeps its lock alive). */
 void mpmi_obj_ref(mpmi_obj *o);
-void mpmi_obj_unref(mpmi_obj *o);
+/* Drop a reference; the object dies with its last.  At shutdown, when every
+ * object is destroyed in no set order, it does nothing (and never reads o,
+ * which may be gone already). */
+void mpmi_obj_unref(mpmi_srv *s, mpmi_obj *o);
 
 /*---- parking (loop.c) ----*/
-/* Park the current call until answered or timeout_ms passes (-1: never). */
+/* Park the current call until answered or timeout_ms passes (-1: never).
+ * The method must then return MPMI_PARKED and not answer the waiter itself
+ * before returning (an answer given before the return would be overwritten). */
 mpmi_waiter *mpmi_park(mpmi_call *c, int64_t timeout_ms, void (*on_timeout)(mpmi_waiter *),
                        void (*on_drop)(mpmi_waiter *));
 /* Answer a parked call: mpmi_answer_pk gives the packer for the success value;
@@ -162,6 +167,9 @@ void mpmi_answer_done(mpmi_waiter *w);
 void mpmi_answer_err(mpmi_waiter *w, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int64_t mpmi_now_ms(void);
+/* Take a parked call's deadline away: it waits until answered (a notified
+ * Condition waiter re-acquiring its lock). */
+void mpmi_waiter_no_deadline(mpmi_waiter *w);
 
 /*---- the types ----*/
 extern const mpmi_type mpmi_type_dict;
