@@ -378,7 +378,7 @@ Test(fork, a_client_killed_in_a_loop_of_sets_disturbs_nothing)
         close(ready[0]);
         for (int64_t i = 0;; i++) {
             if (mpm_dict_set(d, MPM_INT(i % 100), MPM_STRN(big, sizeof big))) _exit(2);
-            if (i == 50 && write(ready[1], "r", 1) != 1) _exit(3);
+            if (i == 150 && write(ready[1], "r", 1) != 1) _exit(3); /* all 100 keys exist */
         }
     }
     close(ready[1]);
