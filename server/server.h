@@ -106,6 +106,29 @@ static inline int mpmi_ok(int packed)
     return 0;
 }
 
+/* Parked calls in arrival order: what every blocking type queues its waiters in. */
+typedef struct mpmi_waitq {
+    mpmi_waiter *head, *tail;
+} mpmi_waitq;
+
+static inline void mpmi_waitq_append(mpmi_waitq *q, mpmi_waiter *w)
+{
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail) q->tail->next = w;
+    else q->head = w;
+    q->tail = w;
+}
+
+static inline void mpmi_waitq_unlink(mpmi_waitq *q, mpmi_waiter *w)
+{
+    if (w->prev) w->prev->next = w->next;
+    else q->head = w->next;
+    if (w->next) w->next->prev = w->prev;
+    else q->tail = w->prev;
+    w->next = w->prev = NULL;
+}
+
 /*---- errors and arguments (types.c) ----*/
 int mpmi_fail(mpmi_call *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Fail with "<prefix><repr of value><suffix>", e.g. KeyError: 'x'. */

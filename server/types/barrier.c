@@ -21,35 +21,27 @@ typedef struct mpmi_barrier {
     int64_t parties;
     int64_t timeout; /* default for waits: -1 none */
     int broken;
-    int64_t count;            /* parties waiting now */
-    mpmi_waiter *head, *tail; /* waiters in arrival order; w->arg is the index */
+    int64_t count; /* parties waiting now */
+    mpmi_waitq q;  /* waiters in arrival order; w->arg is the index */
 } mpmi_barrier;
 
 static void barrier_unlink(mpmi_barrier *b, mpmi_waiter *w)
 {
-    if (w->prev) w->prev->next = w->next;
-    else b->head = w->next;
-    if (w->next) w->next->prev = w->prev;
-    else b->tail = w->prev;
-    w->next = w->prev = NULL;
+    mpmi_waitq_unlink(&b->q, w);
     b->count--;
 }
 
 static void barrier_append(mpmi_barrier *b, mpmi_waiter *w)
 {
-    w->next = NULL;
-    w->prev = b->tail;
-    if (b->tail) b->tail->next = w;
-    else b->head = w;
-    b->tail = w;
+    mpmi_waitq_append(&b->q, w);
     b->count++;
 }
 
 /* Answer every waiter with BrokenBarrierError (abort, reset, timeout, death). */
 static void barrier_fail_all(mpmi_barrier *b)
 {
-    while (b->head) {
-        mpmi_waiter *w = b->head;
+    while (b->q.head) {
+        mpmi_waiter *w = b->q.head;
         barrier_unlink(b, w);
         mpmi_answer_err(w, MPM_EBROKEN, "BrokenBarrierError");
     }
@@ -93,8 +85,8 @@ static int barrier_wait(mpmi_obj *o, mpmi_call *c)
     int64_t index = b->count;
     if (index + 1 >= b->parties) {
         /* the last party: everyone goes, and the barrier is fresh for the next round */
-        while (b->head) {
-            mpmi_waiter *w = b->head;
+        while (b->q.head) {
+            mpmi_waiter *w = b->q.head;
             barrier_unlink(b, w);
             msgpack_pack_int64(mpmi_answer_pk(w), w->arg);
             mpmi_answer_done(w);
@@ -170,8 +162,8 @@ static int barrier_create(mpmi_call *c, mpmi_obj **out)
 static void barrier_destroy(mpmi_obj *o)
 {
     mpmi_barrier *b = (mpmi_barrier *)o;
-    while (b->head) {
-        mpmi_waiter *w = b->head;
+    while (b->q.head) {
+        mpmi_waiter *w = b->q.head;
         barrier_unlink(b, w);
         mpmi_answer_err(w, MPM_ENOOBJ, "the Barrier was deleted while waiting");
     }

@@ -21,9 +21,9 @@
 
 typedef struct mpmi_cond {
     mpmi_obj base;
-    mpmi_obj *lock;           /* NULL only once the lock was destroyed at shutdown */
-    mpmi_lockcore_link link;  /* lets the lock clear `lock` then */
-    mpmi_waiter *head, *tail; /* waits not yet notified, oldest first */
+    mpmi_obj *lock;          /* NULL only once the lock was destroyed at shutdown */
+    mpmi_lockcore_link link; /* lets the lock clear `lock` then */
+    mpmi_waitq q;            /* waits not yet notified, oldest first */
     size_t nwaiting;
 } mpmi_cond;
 
@@ -31,27 +31,13 @@ typedef struct mpmi_cond {
 
 static void cond_unlink(mpmi_cond *cv, mpmi_waiter *w)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        cv->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        cv->tail = w->prev;
-    w->next = w->prev = NULL;
+    mpmi_waitq_unlink(&cv->q, w);
     cv->nwaiting--;
 }
 
 static void cond_append(mpmi_cond *cv, mpmi_waiter *w)
 {
-    w->next = NULL;
-    w->prev = cv->tail;
-    if (cv->tail)
-        cv->tail->next = w;
-    else
-        cv->head = w;
-    cv->tail = w;
+    mpmi_waitq_append(&cv->q, w);
     cv->nwaiting++;
 }
 
@@ -73,8 +59,8 @@ static void cond_on_drop(mpmi_waiter *w)
  * caller holds, and is answered true once it gets it. */
 static void cond_wake(mpmi_cond *cv, int64_t n)
 {
-    while (cv->head && n != 0) {
-        mpmi_waiter *w = cv->head;
+    while (cv->q.head && n != 0) {
+        mpmi_waiter *w = cv->q.head;
         cond_unlink(cv, w);
         mpmi_lockcore_reacquire(cv->lock, w, w->arg, 1);
         if (n > 0) n--;
@@ -202,8 +188,8 @@ static int cond_create(mpmi_call *c, mpmi_obj **out)
 static void cond_destroy(mpmi_obj *o)
 {
     mpmi_cond *cv = (mpmi_cond *)o;
-    while (cv->head) {
-        mpmi_waiter *w = cv->head;
+    while (cv->q.head) {
+        mpmi_waiter *w = cv->q.head;
         cond_unlink(cv, w);
         mpmi_answer_err(w, MPM_ENOOBJ, "the Condition was deleted while waiting");
     }

@@ -12,41 +12,25 @@
 typedef struct mpmi_event {
     mpmi_obj base;
     int flag;
-    mpmi_waiter *head, *tail; /* parked waits, oldest first */
+    mpmi_waitq q; /* parked waits, oldest first */
 } mpmi_event;
-
-static void event_unlink(mpmi_event *e, mpmi_waiter *w)
-{
-    if (w->prev) w->prev->next = w->next;
-    else e->head = w->next;
-    if (w->next) w->next->prev = w->prev;
-    else e->tail = w->prev;
-    w->next = w->prev = NULL;
-}
-
-static void event_append(mpmi_event *e, mpmi_waiter *w)
-{
-    w->next = NULL;
-    w->prev = e->tail;
-    if (e->tail) e->tail->next = w;
-    else e->head = w;
-    e->tail = w;
-}
 
 static void event_on_timeout(mpmi_waiter *w)
 {
     mpmi_event *e = (mpmi_event *)w->obj;
-    event_unlink(e, w);
+    mpmi_waitq_unlink(&e->q, w);
     /* Python's wait returns the flag as it is on return */
     msgpack_packer *pk = mpmi_answer_pk(w);
-    if (e->flag) msgpack_pack_true(pk);
-    else msgpack_pack_false(pk);
+    if (e->flag)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
     mpmi_answer_done(w);
 }
 
 static void event_on_drop(mpmi_waiter *w)
 {
-    event_unlink((mpmi_event *)w->obj, w);
+    mpmi_waitq_unlink(&((mpmi_event *)w->obj)->q, w);
 }
 
 /*---- methods -----------------------------------------------------------------*/
@@ -55,9 +39,9 @@ static int event_set(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_event *e = (mpmi_event *)o;
     e->flag = 1;
-    while (e->head) {
-        mpmi_waiter *w = e->head;
-        event_unlink(e, w);
+    while (e->q.head) {
+        mpmi_waiter *w = e->q.head;
+        mpmi_waitq_unlink(&e->q, w);
         msgpack_pack_true(mpmi_answer_pk(w));
         mpmi_answer_done(w);
     }
@@ -91,7 +75,7 @@ static int event_wait(mpmi_obj *o, mpmi_call *c)
     mpmi_waiter *w = mpmi_park(c, timeout, event_on_timeout, event_on_drop);
     if (!w) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
     w->obj = o;
-    event_append(e, w);
+    mpmi_waitq_append(&e->q, w);
     return MPMI_PARKED;
 }
 
@@ -111,9 +95,9 @@ static int event_create(mpmi_call *c, mpmi_obj **out)
 static void event_destroy(mpmi_obj *o)
 {
     mpmi_event *e = (mpmi_event *)o;
-    while (e->head) {
-        mpmi_waiter *w = e->head;
-        event_unlink(e, w);
+    while (e->q.head) {
+        mpmi_waiter *w = e->q.head;
+        mpmi_waitq_unlink(&e->q, w);
         mpmi_answer_err(w, MPM_ENOOBJ, "the Event was deleted while waiting");
     }
     free(e);

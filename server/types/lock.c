@@ -31,7 +31,7 @@ typedef struct mpmi_lock {
     int64_t count;             /* RLock recursion levels while held */
     uint64_t token;            /* the fencing token of the current (or last) owner */
     int owner_died;            /* a holder died: the next ACQUIRE answer says so */
-    mpmi_waiter *head, *tail;  /* parked acquirers, oldest first */
+    mpmi_waitq q;              /* parked acquirers, oldest first */
     mpmi_lockcore_link *links; /* Conditions over this lock */
 } mpmi_lock;
 
@@ -39,30 +39,6 @@ typedef struct mpmi_lock {
 static const char lock_notified = 1, lock_timedout = 0;
 
 /*---- waiters -----------------------------------------------------------------*/
-
-static void lock_unlink(mpmi_lock *l, mpmi_waiter *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        l->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        l->tail = w->prev;
-    w->next = w->prev = NULL;
-}
-
-static void lock_append(mpmi_lock *l, mpmi_waiter *w)
-{
-    w->next = NULL;
-    w->prev = l->tail;
-    if (l->tail)
-        l->tail->next = w;
-    else
-        l->head = w;
-    l->tail = w;
-}
 
 /* Make (session, thread) the owner with count levels: 0, or -1 (nothing
  * changed) when the hold cannot be recorded. */
@@ -116,9 +92,9 @@ static void lock_answer(mpmi_lock *l, mpmi_waiter *w)
 /* A free lock goes straight to its oldest waiter. */
 static void lock_handoff(mpmi_lock *l)
 {
-    while (!l->held && l->head) {
-        mpmi_waiter *w = l->head;
-        lock_unlink(l, w);
+    while (!l->held && l->q.head) {
+        mpmi_waiter *w = l->q.head;
+        mpmi_waitq_unlink(&l->q, w);
         if (lock_take(l, w->session, w->thread, w->arg)) {
             mpmi_answer_err(w, MPM_ENOMEM, "MemoryError");
             continue;
@@ -129,14 +105,14 @@ static void lock_handoff(mpmi_lock *l)
 
 static void lock_on_timeout(mpmi_waiter *w)
 {
-    lock_unlink((mpmi_lock *)w->obj, w);
+    mpmi_waitq_unlink(&((mpmi_lock *)w->obj)->q, w);
     msgpack_pack_false(mpmi_answer_pk(w));
     mpmi_answer_done(w);
 }
 
 static void lock_on_drop(mpmi_waiter *w)
 {
-    lock_unlink((mpmi_lock *)w->obj, w);
+    mpmi_waitq_unlink(&((mpmi_lock *)w->obj)->q, w);
 }
 
 static int lock_is_owner(const mpmi_lock *l, uint64_t session, uint64_t thread)
@@ -178,7 +154,7 @@ static int lock_acquire(mpmi_obj *o, mpmi_call *c)
     w->thread = (uint64_t)thread;
     w->arg = 1;
     w->data = NULL;
-    lock_append(l, w);
+    mpmi_waitq_append(&l->q, w);
     return MPMI_PARKED;
 }
 
@@ -254,9 +230,9 @@ static int rlock_create(mpmi_call *c, mpmi_obj **out)
 static void lock_destroy(mpmi_obj *o)
 {
     mpmi_lock *l = (mpmi_lock *)o;
-    while (l->head) {
-        mpmi_waiter *w = l->head;
-        lock_unlink(l, w);
+    while (l->q.head) {
+        mpmi_waiter *w = l->q.head;
+        mpmi_waitq_unlink(&l->q, w);
         mpmi_answer_err(w, MPM_ENOOBJ, "the %s was deleted while waiting", o->type->name);
     }
     /* the holder's session need not hear of it when it ends */
@@ -386,7 +362,7 @@ int mpmi_lockcore_release(mpmi_obj *lock, mpmi_call *c)
 
 int mpmi_lockcore_contended(mpmi_obj *lock)
 {
-    return ((mpmi_lock *)lock)->head != NULL;
+    return ((mpmi_lock *)lock)->q.head != NULL;
 }
 
 int64_t mpmi_lockcore_release_all(mpmi_obj *lock)
@@ -408,8 +384,8 @@ void mpmi_lockcore_reacquire(mpmi_obj *lock, mpmi_waiter *w, int64_t count, int 
     mpmi_waiter_no_deadline(w);
     w->on_timeout = lock_on_timeout;
     w->on_drop = lock_on_drop;
-    if (l->held || l->head) {
-        lock_append(l, w);
+    if (l->held || l->q.head) {
+        mpmi_waitq_append(&l->q, w);
         return;
     }
     if (lock_take(l, w->session, w->thread, count)) {

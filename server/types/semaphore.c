@@ -19,29 +19,11 @@ typedef struct mpmi_sem {
     int64_t value;   /* free permits */
     int64_t initial; /* BoundedSemaphore's bound */
     int bounded;
-    mpmi_waiter *head, *tail; /* parked acquirers, oldest first */
-    mpmi_map held;            /* session id -> permits that session holds */
+    mpmi_waitq q;  /* parked acquirers, oldest first */
+    mpmi_map held; /* session id -> permits that session holds */
 } mpmi_sem;
 
 /*---- waiters -----------------------------------------------------------------*/
-
-static void sem_unlink(mpmi_sem *s, mpmi_waiter *w)
-{
-    if (w->prev) w->prev->next = w->next;
-    else s->head = w->next;
-    if (w->next) w->next->prev = w->prev;
-    else s->tail = w->prev;
-    w->next = w->prev = NULL;
-}
-
-static void sem_append(mpmi_sem *s, mpmi_waiter *w)
-{
-    w->next = NULL;
-    w->prev = s->tail;
-    if (s->tail) s->tail->next = w;
-    else s->head = w;
-    s->tail = w;
-}
 
 /* Record one more permit held by session: 0, or -1 (nothing recorded). */
 static int sem_take(mpmi_sem *s, uint64_t session)
@@ -69,9 +51,9 @@ static void sem_pack_taken(msgpack_packer *pk)
 /* Hand free permits to the oldest waiters. */
 static void sem_wake(mpmi_sem *s)
 {
-    while (s->value > 0 && s->head) {
-        mpmi_waiter *w = s->head;
-        sem_unlink(s, w);
+    while (s->value > 0 && s->q.head) {
+        mpmi_waiter *w = s->q.head;
+        mpmi_waitq_unlink(&s->q, w);
         if (sem_take(s, w->session)) {
             mpmi_answer_err(w, MPM_ENOMEM, "MemoryError");
             continue;
@@ -83,14 +65,14 @@ static void sem_wake(mpmi_sem *s)
 
 static void sem_on_timeout(mpmi_waiter *w)
 {
-    sem_unlink((mpmi_sem *)w->obj, w);
+    mpmi_waitq_unlink(&((mpmi_sem *)w->obj)->q, w);
     msgpack_pack_false(mpmi_answer_pk(w));
     mpmi_answer_done(w);
 }
 
 static void sem_on_drop(mpmi_waiter *w)
 {
-    sem_unlink((mpmi_sem *)w->obj, w);
+    mpmi_waitq_unlink(&((mpmi_sem *)w->obj)->q, w);
 }
 
 /*---- methods -----------------------------------------------------------------*/
@@ -104,7 +86,7 @@ static int sem_acquire(mpmi_obj *o, mpmi_call *c)
     if (rc || (rc = mpmi_arg_int_opt(c, 1, -1, &timeout))) return rc;
     if (timeout < -1)
         return mpmi_fail(c, MPM_EVALUE, "ValueError: timeout must be -1 (none) or >= 0");
-    if (s->value > 0 && !s->head) {
+    if (s->value > 0 && !s->q.head) {
         if (sem_take(s, mpmi_call_session(c))) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
         sem_pack_taken(c->pk);
         return 0;
@@ -115,7 +97,7 @@ static int sem_acquire(mpmi_obj *o, mpmi_call *c)
     if (!w) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
     w->obj = o;
     w->thread = (uint64_t)thread;
-    sem_append(s, w);
+    mpmi_waitq_append(&s->q, w);
     return MPMI_PARKED;
 }
 
@@ -139,7 +121,8 @@ static int sem_release(mpmi_obj *o, mpmi_call *c)
         uint64_t k = (uint64_t)n < sl->v.n ? (uint64_t)n : sl->v.n;
         sl->v.n -= k;
         if (sl->v.n == 0) mpmi_map_del(&s->held, session);
-        while (k--) mpmi_unhold(o->srv, session, o);
+        while (k--)
+            mpmi_unhold(o->srv, session, o);
     }
     s->value += n;
     sem_wake(s);
@@ -199,15 +182,16 @@ static int sem_create_bounded(mpmi_call *c, mpmi_obj **out)
 static void sem_destroy(mpmi_obj *o)
 {
     mpmi_sem *s = (mpmi_sem *)o;
-    while (s->head) {
-        mpmi_waiter *w = s->head;
-        sem_unlink(s, w);
+    while (s->q.head) {
+        mpmi_waiter *w = s->q.head;
+        mpmi_waitq_unlink(&s->q, w);
         mpmi_answer_err(w, MPM_ENOOBJ, "the %s was deleted while waiting", o->type->name);
     }
     /* the living holders' sessions need not hear of it when they end */
     MPMI_MAP_EACH(&s->held, sl)
     {
-        for (uint64_t k = sl->v.n; k; k--) mpmi_unhold(o->srv, sl->key, o);
+        for (uint64_t k = sl->v.n; k; k--)
+            mpmi_unhold(o->srv, sl->key, o);
     }
     mpmi_map_free(&s->held);
     free(s);
