@@ -84,7 +84,18 @@
     XX(B_RESET, 132)                                                              \
     XX(B_PARTIES, 133)                                                            \
     XX(B_NWAITING, 134)                                                           \
-    XX(B_BROKEN, 135)
+    XX(B_BROKEN, 135)                                                             \
+    /* Queue, JoinableQueue (timeout_ms: -1 forever, 0 never waits) */             \
+    XX(Q_PUT, 140)      /* item, timeout_ms         -> nil | Full */              \
+    XX(Q_GET, 141)      /* timeout_ms               -> item | Empty */            \
+    XX(Q_PUT_MANY, 142) /* items, timeout_ms        -> count put (the client: Full if < all) */ \
+    XX(Q_GET_MANY, 143) /* max, timeout_ms          -> [items] (>= 1) | Empty */   \
+    XX(Q_QSIZE, 144)                                                              \
+    XX(Q_EMPTY, 145)                                                              \
+    XX(Q_FULL, 146)                                                               \
+    XX(Q_TASK_DONE, 147) /* [n]                     -> nil */                     \
+    XX(Q_JOIN, 148)     /* timeout_ms               -> bool (false: timed out) */ \
+    XX(Q_MAXSIZE, 149)
 
 enum mpmi_op {
 #define MPMI_XX_OP(name, num) MPMI_OP_##name = num,

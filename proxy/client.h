@@ -33,6 +33,7 @@ struct mpm_semaphore { mpmi_handle h; };
 struct mpm_condition { mpmi_handle h; };
 struct mpm_event { mpmi_handle h; };
 struct mpm_barrier { mpmi_handle h; };
+struct mpm_queue { mpmi_handle h; };
 
 /* Where a call's result goes. */
 enum mpmi_sink_kind {

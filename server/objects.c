@@ -10,6 +10,7 @@ static const mpmi_type *const objects_types[] = {
     &mpmi_type_value,     &mpmi_type_array,     &mpmi_type_lock,
     &mpmi_type_rlock,     &mpmi_type_semaphore, &mpmi_type_bounded_semaphore,
     &mpmi_type_condition, &mpmi_type_event,     &mpmi_type_barrier,
+    &mpmi_type_queue,     &mpmi_type_joinable_queue,
 };
 
 const mpmi_type *mpmi_type_find(int code)

@@ -207,5 +207,7 @@ extern const mpmi_type mpmi_type_bounded_semaphore;
 extern const mpmi_type mpmi_type_condition;
 extern const mpmi_type mpmi_type_event;
 extern const mpmi_type mpmi_type_barrier;
+extern const mpmi_type mpmi_type_queue;
+extern const mpmi_type mpmi_type_joinable_queue;
 
 #endif

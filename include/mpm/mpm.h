@@ -49,6 +49,8 @@ extern "C" {
     XX(EATTR, 6, "AttributeError")                                                 \
     XX(ERUNTIME, 7, "RuntimeError")                                                \
     XX(EBROKEN, 8, "BrokenBarrierError")                                           \
+    XX(EFULL, 9, "queue.Full")                                                     \
+    XX(EEMPTY, 10, "queue.Empty")                                                  \
     XX(ENOMEM, 20, "out of memory")                                                \
     XX(EINVAL, 21, "invalid argument")                                             \
     XX(ENOOBJ, 22, "no such object")                                               \
@@ -246,6 +248,8 @@ typedef enum mpm_objtype {
     MPM_OBJ_CONDITION = 10,
     MPM_OBJ_EVENT = 11,
     MPM_OBJ_BARRIER = 12,
+    MPM_OBJ_QUEUE = 13,
+    MPM_OBJ_JOINABLE_QUEUE = 14,
 } mpm_objtype;
 
 typedef struct mpm_dict mpm_dict;
@@ -259,6 +263,7 @@ typedef struct mpm_semaphore mpm_semaphore;
 typedef struct mpm_condition mpm_condition;
 typedef struct mpm_event mpm_event;
 typedef struct mpm_barrier mpm_barrier;
+typedef struct mpm_queue mpm_queue;
 
 /* mpm_handle_repr stores in *out Python's str() of the object behind any handle
  * (mpm_dict *, mpm_list *, ...): "{1: '1'}", "Value('i', 5)".  The caller
@@ -587,6 +592,54 @@ int mpm_barrier_parties(mpm_barrier *b, int64_t *out);
 int mpm_barrier_n_waiting(mpm_barrier *b, int64_t *out);
 /* mpm_barrier_broken stores whether the barrier is broken in *out. */
 int mpm_barrier_broken(mpm_barrier *b, bool *out);
+
+/*---- queues ------------------------------------------------------------------*/
+/* Queue and JoinableQueue (Python's manager.Queue() / JoinableQueue()): FIFO of
+ * any values; a blocked put or get waits on the server, in arrival order.
+ *
+ * Beyond Python: an item a JoinableQueue handed to a process stays that
+ * process's until it calls task_done; if the process ends first (exit, crash,
+ * SIGKILL), the item goes back to the head of the queue for the next worker,
+ * so no work is lost.  A plain Queue keeps Python's at-most-once delivery.  A
+ * blocked call of a process that dies never takes an item. */
+
+/* mpm_queue_new creates Queue(maxsize); maxsize <= 0 means unbounded. */
+int mpm_queue_new(mpm_manager *m, mpm_queue **out, int64_t maxsize);
+/* mpm_joinable_queue_new creates JoinableQueue(maxsize). */
+int mpm_joinable_queue_new(mpm_manager *m, mpm_queue **out, int64_t maxsize);
+/* mpm_queue_close releases the handle q.  Accepts NULL. */
+void mpm_queue_close(mpm_queue *q);
+/* mpm_queue_put is q.put(item, timeout): waits up to timeout_ms for room
+ * (-1: forever; 0: q.put_nowait).  0, or MPM_EFULL when there was no room. */
+int mpm_queue_put(mpm_queue *q, mpm_val item, int64_t timeout_ms);
+/* mpm_queue_put_nowait is q.put_nowait(item): mpm_queue_put with timeout 0. */
+int mpm_queue_put_nowait(mpm_queue *q, mpm_val item);
+/* mpm_queue_get is q.get(timeout): the oldest item in *out (free with
+ * mpm_val_free), or MPM_EEMPTY when none came within timeout_ms. */
+int mpm_queue_get(mpm_queue *q, int64_t timeout_ms, mpm_val **out);
+/* mpm_queue_get_nowait is q.get_nowait(): mpm_queue_get with timeout 0. */
+int mpm_queue_get_nowait(mpm_queue *q, mpm_val **out);
+/* mpm_queue_put_many puts the items of an MPM_T_LIST in order, in one round
+ * trip, waiting up to timeout_ms for room as needed.  *nput (may be NULL)
+ * gets how many went in; MPM_EFULL if not all did. */
+int mpm_queue_put_many(mpm_queue *q, mpm_val items, int64_t timeout_ms, size_t *nput);
+/* mpm_queue_get_many takes up to max items in one round trip: it returns as
+ * soon as at least one is there (an MPM_T_LIST in *out), or MPM_EEMPTY when
+ * none came within timeout_ms. */
+int mpm_queue_get_many(mpm_queue *q, size_t max, int64_t timeout_ms, mpm_val **out);
+/* mpm_queue_qsize stores the number of items queued in *out. */
+int mpm_queue_qsize(mpm_queue *q, size_t *out);
+/* mpm_queue_empty stores whether q is empty in *out. */
+int mpm_queue_empty(mpm_queue *q, bool *out);
+/* mpm_queue_full stores whether q is full in *out (never, when unbounded). */
+int mpm_queue_full(mpm_queue *q, bool *out);
+/* mpm_queue_task_done is q.task_done() (JoinableQueue): marks this process's
+ * oldest unfinished item done.  MPM_EVALUE ("task_done() called too many
+ * times") when none is unfinished; MPM_ENOMETHOD on a plain Queue. */
+int mpm_queue_task_done(mpm_queue *q);
+/* mpm_queue_join is q.join() (JoinableQueue): waits until every item put has
+ * been marked done, up to timeout_ms (beyond Python).  0 or MPM_ETIMEDOUT. */
+int mpm_queue_join(mpm_queue *q, int64_t timeout_ms);
 
 #ifdef __cplusplus
 }

@@ -107,7 +107,7 @@ static int cond_owned(mpmi_obj *o, mpmi_call *c)
 static int cond_wait(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_cond *cv = (mpmi_cond *)o;
-    uint64_t thread;
+    uint64_t thread = 0;
     int64_t timeout;
     /* ownership first, as Python checks it */
     int rc = cond_check_owner(cv, c, "wait", &thread);
@@ -135,7 +135,7 @@ static int cond_wait(mpmi_obj *o, mpmi_call *c)
 static int cond_notify(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_cond *cv = (mpmi_cond *)o;
-    uint64_t thread;
+    uint64_t thread = 0;
     int64_t n;
     int rc = cond_check_owner(cv, c, "notify", &thread);
     if (rc || (rc = mpmi_arg_int_opt(c, 1, 1, &n))) return rc;
@@ -147,7 +147,7 @@ static int cond_notify(mpmi_obj *o, mpmi_call *c)
 static int cond_notify_all(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_cond *cv = (mpmi_cond *)o;
-    uint64_t thread;
+    uint64_t thread = 0;
     int rc = cond_check_owner(cv, c, "notify", &thread);
     if (rc) return rc;
     cond_wake(cv, -1);

@@ -126,7 +126,7 @@ static int lock_is_owner(const mpmi_lock *l, uint64_t session, uint64_t thread)
 static int lock_acquire(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_lock *l = (mpmi_lock *)o;
-    int64_t thread, timeout;
+    int64_t thread = 0, timeout = 0;
     int rc = mpmi_arg_int(c, 0, &thread);
     if (rc || (rc = mpmi_arg_int_opt(c, 1, -1, &timeout))) return rc;
     if (timeout < -1)
@@ -162,7 +162,7 @@ static int lock_acquire(mpmi_obj *o, mpmi_call *c)
 static int lock_release(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_lock *l = (mpmi_lock *)o;
-    int64_t thread;
+    int64_t thread = 0;
     int rc = mpmi_arg_int(c, 0, &thread);
     if (rc) return rc;
     if (l->recursive) {
@@ -188,7 +188,7 @@ static int lock_locked(mpmi_obj *o, mpmi_call *c)
 /* [thread] */
 static int lock_owned(mpmi_obj *o, mpmi_call *c)
 {
-    int64_t thread;
+    int64_t thread = 0;
     int rc = mpmi_arg_int(c, 0, &thread);
     if (rc) return rc;
     if (lock_is_owner((mpmi_lock *)o, mpmi_call_session(c), (uint64_t)thread))

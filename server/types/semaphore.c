@@ -81,7 +81,7 @@ static void sem_on_drop(mpmi_waiter *w)
 static int sem_acquire(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_sem *s = (mpmi_sem *)o;
-    int64_t thread, timeout;
+    int64_t thread = 0, timeout = 0;
     int rc = mpmi_arg_int(c, 0, &thread);
     if (rc || (rc = mpmi_arg_int_opt(c, 1, -1, &timeout))) return rc;
     if (timeout < -1)
