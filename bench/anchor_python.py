@@ -18,6 +18,21 @@ client process.  Operations (after a short untimed warm-up):
                     chunks of 10,000                              bytes/entry (mem_bytes_per_entry)
     all             every one of the above except mem
 
+Synchronization (not in `all`; helper processes are multiprocessing.Process
+children, forked, each with its own connections to the manager):
+
+    lock_pair       l = manager.Lock(); l.acquire(); l.release()  pairs/s
+    event_handoff   ping-pong through two manager.Event()s: this process sets
+                    e1, waits e2, clears e2; the child waits e1, clears e1,
+                    sets e2.  Half a round = one hand-off          µs (event_handoff_us)
+    cond_handoff    ping-pong through one manager.Condition() (its own RLock):
+                    each side, holding it, notifies and waits      µs (cond_handoff_us)
+    lock_contend    --procs N (default 8) children loop acquire+release on one
+                    manager.Lock() for the measuring time          total pairs/s (lock_contend<N>)
+
+The hand-off partner is told to stop through shared memory (a RawValue), not
+through the manager.
+
 --server-cpu N moves every thread of the manager process to CPU N (run the
 client under taskset -c M): a deterministic cross-CPU placement.
 
@@ -26,6 +41,7 @@ Prints lines `python unix <op> <value>`, the format of mpm_bench.
 import argparse
 import gc
 import multiprocessing
+import multiprocessing.sharedctypes
 import os
 import sys
 import time
@@ -67,11 +83,122 @@ def emit(op, value, fmt="{:.0f}"):
     print(f"python unix {op} " + fmt.format(value), flush=True)
 
 
+# ---- synchronization helpers (run in forked children; daemonic, so they die with us) ----
+
+def _event_partner(e1, e2, stop):
+    while True:
+        e1.wait()
+        if stop.value:
+            return
+        e1.clear()
+        e2.set()
+
+
+def _cond_partner(c, stop):
+    c.acquire()
+    while True:
+        c.notify()
+        c.wait()
+        if stop.value:
+            break
+    c.release()
+
+
+def _contender(lock, k, ready, go, go_w, deadline, pairs, done):
+    os.close(go_w)  # or the go pipe never reaches EOF
+    for _ in range(20):  # connect and warm up before the start
+        lock.acquire()
+        lock.release()
+    os.write(ready, b"r")
+    os.read(go, 1)  # EOF: go
+    end = deadline.value
+    now = time.monotonic
+    n = 0
+    while True:
+        lock.acquire()
+        lock.release()
+        n += 1
+        t = now()
+        if t >= end:
+            break
+    pairs[k] = n
+    done[k] = t
+
+
+def event_handoff(manager, seconds):
+    e1, e2 = manager.Event(), manager.Event()
+    stop = multiprocessing.sharedctypes.RawValue("i", 0)
+    b = multiprocessing.Process(target=_event_partner, args=(e1, e2, stop), daemon=True)
+    b.start()
+
+    def f(i):
+        e1.set()
+        e2.wait()
+        e2.clear()
+
+    r = run_timed(f, seconds)
+    stop.value = 1
+    e1.set()
+    b.join()
+    assert b.exitcode == 0, b.exitcode
+    return 1e6 / (2 * r)
+
+
+def cond_handoff(manager, seconds):
+    c = manager.Condition()
+    stop = multiprocessing.sharedctypes.RawValue("i", 0)
+    c.acquire()  # held before the child exists: its acquire waits for our first wait
+    b = multiprocessing.Process(target=_cond_partner, args=(c, stop), daemon=True)
+    b.start()
+
+    def f(i):
+        c.notify()
+        c.wait()
+
+    r = run_timed(f, seconds)
+    stop.value = 1
+    c.notify()
+    c.release()
+    b.join()
+    assert b.exitcode == 0, b.exitcode
+    return 1e6 / (2 * r)
+
+
+def lock_contend(manager, seconds, nprocs):
+    lock = manager.Lock()
+    deadline = multiprocessing.sharedctypes.RawValue("d", 0.0)
+    pairs = multiprocessing.sharedctypes.RawArray("q", nprocs)
+    done = multiprocessing.sharedctypes.RawArray("d", nprocs)
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    kids = [multiprocessing.Process(target=_contender,
+                                    args=(lock, k, ready_w, go_r, go_w, deadline, pairs, done),
+                                    daemon=True)
+            for k in range(nprocs)]
+    for p in kids:
+        p.start()
+    os.close(ready_w)
+    os.close(go_r)
+    for _ in range(nprocs):
+        assert os.read(ready_r, 1) == b"r", "a lock_contend helper did not start"
+    os.close(ready_r)
+    t0 = time.monotonic()
+    deadline.value = t0 + seconds
+    os.close(go_w)  # every child's read returns b"": go
+    for p in kids:
+        p.join()
+        assert p.exitcode == 0, p.exitcode
+    print("anchor_python: lock_contend pairs per helper: " + " ".join(map(str, pairs)),
+          file=sys.stderr)
+    return sum(pairs) / (max([t0] + list(done)) - t0)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--op", default="all")
     ap.add_argument("--seconds", type=float, default=1.0)
     ap.add_argument("--server-cpu", type=int, default=-1)
+    ap.add_argument("--procs", type=int, default=8)
     a = ap.parse_args()
     ops = a.op.split(",")
     if ops == ["all"]:
@@ -127,6 +254,21 @@ def main():
 
                 emit(op, 100 * run_timed(f, a.seconds))
                 del d
+            elif op == "lock_pair":
+                lock = manager.Lock()
+
+                def f(i, lock=lock):
+                    lock.acquire()
+                    lock.release()
+
+                emit(op, run_timed(f, a.seconds))
+                del lock
+            elif op == "event_handoff":
+                emit("event_handoff_us", event_handoff(manager, a.seconds), "{:.2f}")
+            elif op == "cond_handoff":
+                emit("cond_handoff_us", cond_handoff(manager, a.seconds), "{:.2f}")
+            elif op == "lock_contend":
+                emit(f"lock_contend{a.procs}", lock_contend(manager, a.seconds, a.procs))
             elif op == "mem":
                 d = manager.dict()
                 gc.collect()

@@ -8,7 +8,8 @@
  *                   nng+ipc (nng+ipc:///tmp/...), with a random authkey passed
  *                   on a pipe; its pid is known, so `mem` can read its RSS.
  *                   The mpmd binary: --mpmd PATH, else $MPM_MPMD, else the one
- *                   built beside this program.
+ *                   built beside this program; --mpmd-arg ARG (repeatable)
+ *                   adds ARG to its command line (e.g. --mpmd-arg=--spin-us=0).
  *   --private       mpm_manager_start() (the library's own private manager,
  *                   unix socket); the server pid is read from our children.
  *   --url URL       a running mpmd (authkey: --authkey KEY or $MPM_AUTHKEY);
@@ -25,6 +26,21 @@
  *   mem          server VmRSS before/after a dict of 1,000,000 entries
  *                (i -> str(i)), filled in batches of 1,000 sets          bytes/entry
  *   all          every one of the above except mem
+ * Synchronization (not in `all`; the helper processes are forked from this
+ * one after it has connected: each opens its own connection on its first call):
+ *   lock_pair     mpm_lock_acquire(l, -1) + mpm_lock_release, one process,
+ *                 uncontended                                       pairs/s
+ *   event_handoff ping-pong between this process (A) and a child (B) through
+ *                 two Events: A sets e1, waits e2, clears e2; B waits e1,
+ *                 clears e1, sets e2.  Half a round = one hand-off   µs (event_handoff_us)
+ *   cond_handoff  ping-pong through one Condition (its own RLock): each side,
+ *                 holding the lock, notifies and waits; the lock is free only
+ *                 while the other waits, so the two strictly alternate  µs (cond_handoff_us)
+ *   lock_contend  --procs N (default 8) child processes loop acquire+release
+ *                 on one Lock for the measuring time, started together  total pairs/s
+ *                 (printed as lock_contend<N>)
+ * The hand-off partner is told to stop through a shared memory word, not
+ * through mpm, so stopping adds no call and no timeout.
  * --server-cpu N moves every thread of the server to CPU N (run the client
  * under `taskset -c M`): a deterministic cross-CPU placement.
  * Run `mem` on a fresh server (its own invocation): memory freed by earlier
@@ -32,7 +48,8 @@
  *
  * Output, one machine-readable line per figure:
  *   mpm <transport> <op> <value>       e.g.  mpm unix dict_set 65432
- * (create is printed as create_us, mem as mem_bytes_per_entry).  When the
+ * (create is printed as create_us, mem as mem_bytes_per_entry, the hand-offs
+ * as event_handoff_us and cond_handoff_us, lock_contend as lock_contend8).  When the
  * server cannot be started on the transport (nng not built), every requested
  * figure is printed as n/a and the exit status is 3.
  */
@@ -49,6 +66,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +82,9 @@
 static const char *g_transport = "unix"; /* label of the lines we print */
 static double g_seconds = 1.0;
 static long long g_count = 0;
+static int g_procs = 8;
+static const char *g_mpmd_args[16]; /* --mpmd-arg: extra arguments for our mpmd */
+static int g_nmpmd_args;
 static mpm_manager *g_m;
 
 static double now_s(void)
@@ -195,6 +217,221 @@ static long rss_kb(pid_t pid)
     return kb;
 }
 
+/*---- synchronization ------------------------------------------------------------------*/
+
+static void op_lock_pair(void *ctx, long long i)
+{
+    (void)i;
+    check(mpm_lock_acquire(ctx, -1, NULL), "lock_acquire");
+    check(mpm_lock_release(ctx), "lock_release");
+}
+
+/* Shared with the forked helpers (MAP_SHARED|MAP_ANONYMOUS, made before fork). */
+typedef struct shm_area {
+    volatile int stop;        /* hand-offs: the partner exits at its next wake-up */
+    volatile double deadline; /* lock_contend: loop until this CLOCK_MONOTONIC time */
+    volatile long long pairs[64];
+    volatile double done[64]; /* when each helper finished its last pair */
+} shm_area;
+
+static shm_area *shm_new(void)
+{
+    shm_area *a = mmap(NULL, sizeof *a, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (a == MAP_FAILED) {
+        perror("mmap");
+        exit(1);
+    }
+    memset((void *)a, 0, sizeof *a);
+    return a;
+}
+
+/* Fork a helper that dies with us (a helper parked in a wait would otherwise
+ * outlive a failed or timed-out benchmark, and keep our mpmd alive). */
+static pid_t fork_helper(void)
+{
+    pid_t parent = getpid();
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        exit(1);
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1);
+    }
+    return pid;
+}
+
+/* In a helper: report the failure and leave without running exit handlers. */
+static void child_check(int rc, const char *what)
+{
+    if (rc) {
+        fprintf(stderr, "mpm_bench: helper %d: %s: %s (%s)\n", (int)getpid(), what,
+                mpm_strerror(rc), mpm_last_error());
+        _exit(1);
+    }
+}
+
+static void reap(pid_t pid, const char *what)
+{
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "mpm_bench: %s helper failed (status %d)\n", what, st);
+        exit(1);
+    }
+}
+
+typedef struct ev_pair {
+    mpm_event *e1, *e2;
+} ev_pair;
+
+static void op_event_round(void *ctx, long long i)
+{
+    (void)i;
+    ev_pair *p = ctx;
+    check(mpm_event_set(p->e1), "event_set");
+    check(mpm_event_wait(p->e2, -1, NULL), "event_wait");
+    check(mpm_event_clear(p->e2), "event_clear");
+}
+
+static double bench_event_handoff(void)
+{
+    ev_pair p;
+    check(mpm_event_new(g_m, &p.e1), "event_new");
+    check(mpm_event_new(g_m, &p.e2), "event_new");
+    shm_area *a = shm_new();
+    pid_t b = fork_helper();
+    if (b == 0) {
+        for (;;) {
+            child_check(mpm_event_wait(p.e1, -1, NULL), "event_wait");
+            if (a->stop) _exit(0);
+            child_check(mpm_event_clear(p.e1), "event_clear");
+            child_check(mpm_event_set(p.e2), "event_set");
+        }
+    }
+    long long i = 0;
+    double r = run_timed(op_event_round, &p, &i, NULL);
+    a->stop = 1;
+    check(mpm_event_set(p.e1), "event_set");
+    reap(b, "event_handoff");
+    munmap((void *)a, sizeof *a);
+    mpm_event_close(p.e1);
+    mpm_event_close(p.e2);
+    return 1e6 / (2 * r);
+}
+
+static void op_cond_round(void *ctx, long long i)
+{
+    (void)i;
+    check(mpm_condition_notify(ctx, 1), "condition_notify");
+    check(mpm_condition_wait(ctx, -1, NULL), "condition_wait");
+}
+
+static double bench_cond_handoff(void)
+{
+    mpm_condition *c;
+    check(mpm_condition_new(g_m, &c, NULL), "condition_new");
+    shm_area *a = shm_new();
+    /* A holds the lock before B exists: B's first acquire waits for A's first wait */
+    check(mpm_condition_acquire(c, -1), "condition_acquire");
+    pid_t b = fork_helper();
+    if (b == 0) {
+        child_check(mpm_condition_acquire(c, -1), "condition_acquire");
+        for (;;) {
+            child_check(mpm_condition_notify(c, 1), "condition_notify");
+            child_check(mpm_condition_wait(c, -1, NULL), "condition_wait");
+            if (a->stop) break;
+        }
+        child_check(mpm_condition_release(c), "condition_release");
+        _exit(0);
+    }
+    long long i = 0;
+    double r = run_timed(op_cond_round, c, &i, NULL);
+    /* B waits now; wake it with the stop word set and let it have the lock */
+    a->stop = 1;
+    check(mpm_condition_notify(c, 1), "condition_notify");
+    check(mpm_condition_release(c), "condition_release");
+    reap(b, "cond_handoff");
+    munmap((void *)a, sizeof *a);
+    mpm_condition_close(c);
+    return 1e6 / (2 * r);
+}
+
+/* g_procs helpers loop acquire+release on one Lock until a common deadline;
+ * returns the total pairs per second. */
+static double bench_lock_contend(void)
+{
+    int n = g_procs;
+    if (n < 1 || n > 64) {
+        fprintf(stderr, "mpm_bench: --procs must be 1..64\n");
+        exit(2);
+    }
+    mpm_lock *l;
+    check(mpm_lock_new(g_m, &l), "lock_new");
+    shm_area *a = shm_new();
+    int ready[2], go[2];
+    if (pipe(ready) || pipe(go)) {
+        perror("pipe");
+        exit(1);
+    }
+    pid_t kids[64];
+    for (int k = 0; k < n; k++) {
+        kids[k] = fork_helper();
+        if (kids[k] == 0) {
+            close(ready[0]);
+            close(go[1]);
+            /* connect and warm up before the start */
+            for (int w = 0; w < 20; w++) {
+                child_check(mpm_lock_acquire(l, -1, NULL), "lock_acquire");
+                child_check(mpm_lock_release(l), "lock_release");
+            }
+            char ch = 'r';
+            if (write(ready[1], &ch, 1) != 1) _exit(3);
+            if (read(go[0], &ch, 1) != 0) _exit(4); /* EOF: go */
+            double end = a->deadline;
+            long long pairs = 0;
+            double t;
+            do {
+                child_check(mpm_lock_acquire(l, -1, NULL), "lock_acquire");
+                child_check(mpm_lock_release(l), "lock_release");
+                pairs++;
+            } while ((t = now_s()) < end);
+            a->pairs[k] = pairs;
+            a->done[k] = t;
+            _exit(0);
+        }
+    }
+    close(ready[1]);
+    close(go[0]);
+    for (int k = 0; k < n; k++) {
+        char ch;
+        if (read(ready[0], &ch, 1) != 1) {
+            fprintf(stderr, "mpm_bench: a lock_contend helper did not start\n");
+            exit(1);
+        }
+    }
+    close(ready[0]);
+    double t0 = now_s();
+    a->deadline = t0 + (g_count ? 1.0 : g_seconds);
+    close(go[1]); /* every helper's read returns 0: go */
+    long long total = 0;
+    double last = t0;
+    for (int k = 0; k < n; k++) {
+        reap(kids[k], "lock_contend");
+        total += a->pairs[k];
+        if (a->done[k] > last) last = a->done[k];
+    }
+    for (int k = 0; k < n; k++)
+        fprintf(stderr, "%s%lld", k ? " " : "mpm_bench: lock_contend pairs per helper: ",
+                a->pairs[k]);
+    fprintf(stderr, "\n");
+    munmap((void *)a, sizeof *a);
+    mpm_lock_close(l);
+    return (double)total / (last - t0);
+}
+
 static void print_rate(const char *op, double v)
 {
     printf("mpm %s %s %.0f\n", g_transport, op, v);
@@ -238,6 +475,21 @@ static void run_op(const char *op, pid_t server_pid)
         double r = run_timed(op_batch_set, d, &i, &calls);
         print_rate(op, r * BATCH);
         mpm_dict_close(d);
+    } else if (strcmp(op, "lock_pair") == 0) {
+        mpm_lock *l;
+        check(mpm_lock_new(g_m, &l), "lock_new");
+        print_rate(op, run_timed(op_lock_pair, l, &i, NULL));
+        mpm_lock_close(l);
+    } else if (strcmp(op, "event_handoff") == 0) {
+        printf("mpm %s event_handoff_us %.2f\n", g_transport, bench_event_handoff());
+        fflush(stdout);
+    } else if (strcmp(op, "cond_handoff") == 0) {
+        printf("mpm %s cond_handoff_us %.2f\n", g_transport, bench_cond_handoff());
+        fflush(stdout);
+    } else if (strcmp(op, "lock_contend") == 0) {
+        double r = bench_lock_contend();
+        printf("mpm %s lock_contend%d %.0f\n", g_transport, g_procs, r);
+        fflush(stdout);
     } else if (strcmp(op, "mem") == 0) {
         if (server_pid <= 0) {
             fprintf(stderr, "mpm_bench: mem needs the server's pid (--server-pid)\n");
@@ -348,8 +600,13 @@ static int spawn_mpmd(const char *mpmd, const char *transport, const unsigned ch
             int nul = open("/dev/null", O_WRONLY);
             if (nul >= 0) dup2(nul, 2);
         }
-        execlp(mpmd, mpmd, "--listen", listen, "--authkey-fd", kfd, "--ready-fd", rfd,
-               "--parent-fd", pfd, "--quiet", (char *)NULL);
+        const char *argv[32] = {mpmd,        "--listen",  listen, "--authkey-fd", kfd,
+                                "--ready-fd", rfd,         "--parent-fd", pfd,  "--quiet"};
+        int argc = 10;
+        for (int k = 0; k < g_nmpmd_args; k++)
+            argv[argc++] = g_mpmd_args[k];
+        argv[argc] = NULL;
+        execvp(mpmd, (char **)argv);
         _exit(127);
     }
     close(keyp[0]);
@@ -413,11 +670,14 @@ static pid_t find_child(void)
 static void usage(FILE *f)
 {
     fputs("usage: mpm_bench [--transport unix|tcp|nng+ipc | --private | --url URL [--authkey KEY]\n"
-          "                  [--server-pid PID]] [--mpmd PATH]\n"
+          "                  [--server-pid PID]] [--mpmd PATH] [--mpmd-arg ARG ...]\n"
           "                 [--op ping,dict_set,dict_get,list_append,create,batch_set,mem|all]\n"
+          "                 [--op lock_pair,event_handoff,cond_handoff,lock_contend] [--procs N]\n"
           "                 [--seconds S | --count N] [--label NAME] [--server-cpu N]\n"
           "Prints lines 'mpm <transport> <op> <value>' (ops/s; create_us: µs per\n"
-          "dict_new+dict_close; batch_set: sets/s; mem_bytes_per_entry).\n",
+          "dict_new+dict_close; batch_set: sets/s; mem_bytes_per_entry; lock_pair and\n"
+          "lock_contend<N>: acquire+release pairs/s; event_handoff_us, cond_handoff_us:\n"
+          "µs per one-way hand-off between two processes).\n",
           f);
 }
 
@@ -435,6 +695,8 @@ int main(int argc, char **argv)
         {"count", required_argument, 0, 'c'},
         {"label", required_argument, 0, 'L'},
         {"server-cpu", required_argument, 0, 'C'},
+        {"procs", required_argument, 0, 'N'},
+        {"mpmd-arg", required_argument, 0, 'A'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -443,7 +705,7 @@ int main(int argc, char **argv)
     int private_mgr = 0, server_cpu = -1;
     pid_t server_pid = -1;
     int ch;
-    while ((ch = getopt_long(argc, argv, "t:Pu:k:S:M:o:s:c:L:C:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "t:Pu:k:S:M:o:s:c:L:C:N:A:h", opts, NULL)) != -1) {
         switch (ch) {
         case 't':
             transport = optarg;
@@ -478,6 +740,16 @@ int main(int argc, char **argv)
             break;
         case 'C':
             server_cpu = atoi(optarg);
+            break;
+        case 'N':
+            g_procs = atoi(optarg);
+            break;
+        case 'A':
+            if (g_nmpmd_args == 16) {
+                fprintf(stderr, "mpm_bench: at most 16 --mpmd-arg\n");
+                return 2;
+            }
+            g_mpmd_args[g_nmpmd_args++] = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -518,11 +790,19 @@ int main(int argc, char **argv)
                        sizeof bound)) {
             fprintf(stderr, "mpm_bench: mpmd did not start on %s (transport not built?)\n",
                     transport);
-            for (char *tok = strtok(ops, ","); tok; tok = strtok(NULL, ","))
-                printf("mpm %s %s n/a\n", label ? label : transport,
-                       strcmp(tok, "create") == 0 ? "create_us"
-                       : strcmp(tok, "mem") == 0  ? "mem_bytes_per_entry"
-                                                  : tok);
+            for (char *tok = strtok(ops, ","); tok; tok = strtok(NULL, ",")) {
+                char name[32];
+                if (strcmp(tok, "lock_contend") == 0)
+                    snprintf(name, sizeof name, "lock_contend%d", g_procs);
+                else
+                    snprintf(name, sizeof name, "%s%s", tok,
+                             strcmp(tok, "create") == 0 || strcmp(tok, "event_handoff") == 0 ||
+                                     strcmp(tok, "cond_handoff") == 0
+                                 ? "_us"
+                             : strcmp(tok, "mem") == 0 ? "_bytes_per_entry"
+                                                       : "");
+                printf("mpm %s %s n/a\n", label ? label : transport, name);
+            }
             cleanup_dir();
             return 3;
         }

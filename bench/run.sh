@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # bench/run.sh - build the benchmarks (Release) and run every measurement twice,
 # unpinned and with client and server on one CPU (taskset -c 0) - and the
-# single-call figures a third time with client and server on different CPUs -
-# then print the table: mpm (native unix, native tcp, nng+ipc) against the raw
-# socket floor, Python's multiprocessing Manager and Redis, and the targets.
+# single-call and synchronization figures a third time with client and server
+# on different CPUs - then print the table: mpm (native unix, native tcp,
+# nng+ipc) against the raw socket floor, Python's multiprocessing Manager and
+# Redis; Lock, Event and Condition against Python's Manager; and the targets.
 # About 3 minutes.
 #
 #   bench/run.sh                 build in /tmp/mpm-bench-build, 1.5 s per figure
@@ -60,7 +61,8 @@ fi
 #   pinned    client and server on CPU 0 (taskset -c 0; the servers the programs
 #             start are their children and inherit it)
 #   cross     client on CPU 0, server moved to CPU 1 (--server-cpu 1): every
-#             message wakes the other CPU, the worst case of an unpinned run
+#             message wakes the other CPU; each side sees one CPU, so mpm's
+#             adaptive polling is off on both: the worst case, as without it
 run() {
     local mode=$1
     shift
@@ -91,6 +93,8 @@ busy() {
 }
 
 ops=ping,dict_set,dict_get,list_append,create,batch_set
+# synchronization, native unix against Python's Manager (each on a fresh server)
+syncops=lock_pair,event_handoff,cond_handoff,lock_contend
 modes="unpinned pinned"
 [ "$(nproc)" -ge 2 ] && modes="$modes cross"
 # wait (up to BENCH_IDLE_WAIT seconds) for 3 quiet seconds in a row
@@ -106,6 +110,11 @@ for mode in $modes; do
     log "run.sh: $mode"
     run $mode "$build/raw_echo" --transport unix --seconds "$secs"
     run $mode "$build/raw_echo" --transport unix --epoll --seconds "$secs"
+    # the floor for two processes that both poll before sleeping, as mpm's client
+    # and mpmd do when they may use two CPUs (unpinned only: mpm turns polling
+    # off on one CPU, and both halves of the cross placement see one CPU)
+    [ $mode = unpinned ] &&
+        run $mode "$build/raw_echo" --transport unix --spin 50 --spin-client 50 --seconds "$secs"
     if [ $mode = cross ]; then
         # single calls and creation over unix only: the point is the placement
         run $mode "$build/mpm_bench" --transport unix --seconds "$secs" \
@@ -113,6 +122,8 @@ for mode in $modes; do
         run $mode python3 "$root/bench/anchor_python.py" --seconds "$secs" \
             --op dict_set,dict_get,list_append,create
         run $mode "$build/anchor_redis" --op set,get,rpush --seconds "$secs"
+        run $mode "$build/mpm_bench" --transport unix --op "$syncops" --seconds "$secs"
+        run $mode python3 "$root/bench/anchor_python.py" --op "$syncops" --seconds "$secs"
         continue
     fi
     run $mode "$build/raw_echo" --transport tcp --seconds "$secs"
@@ -121,6 +132,8 @@ for mode in $modes; do
     run $mode "$build/mpm_bench" --transport nng+ipc --op "$ops" --seconds "$secs"
     run $mode python3 "$root/bench/anchor_python.py" --seconds "$secs"
     run $mode "$build/anchor_redis" --op set,get,rpush --seconds "$secs"
+    run $mode "$build/mpm_bench" --transport unix --op "$syncops" --seconds "$secs"
+    run $mode python3 "$root/bench/anchor_python.py" --op "$syncops" --seconds "$secs"
     # memory: each on a fresh server
     run $mode "$build/mpm_bench" --transport unix --op mem
     run $mode python3 "$root/bench/anchor_python.py" --op mem
@@ -171,7 +184,8 @@ echo "commit $commit, $secs s per figure," \
     "measuring took ${elapsed}s; other load: ${busy_before}% CPU busy before, ${busy_after}% after"
 echo "python $(python3 -c 'import sys; print(sys.version.split()[0])')," \
     "$(redis-server --version 2>/dev/null | awk '{print $1, $2, $3}')"
-echo "cross-CPU: client on CPU 0, server on CPU 1 (the worst case an unpinned run can fall into)"
+echo "cross-CPU: client(s) on CPU 0, server on CPU 1; each sees one CPU, so mpm polls on neither side:"
+echo "           every message wakes the other CPU (the worst case; unpinned, mpm polls and avoids it)"
 if [ "$busy_before" -gt 10 ] || [ "$busy_after" -gt 10 ]; then
     echo "WARNING: other processes were using the CPUs; these figures are not representative."
     echo "         Run again on an idle machine."
@@ -180,9 +194,11 @@ echo
 hdr "round-trip floors, ops/s"
 row "raw unix echo, 32 B (the floor)" raw unix echo
 row "raw unix echo, epoll server" raw unix_epoll echo
+row "raw unix echo, both sides poll <= 50 us" raw unix_spinserver_spinclient echo
 row "raw tcp echo, 32 B" raw tcp echo
 row "mpm unix ping (bare mpm round trip)" mpm unix ping
 row "mpm tcp ping" mpm tcp ping
+rrow "mpm unix ping / raw echo, both poll" mpm unix ping raw unix_spinserver_spinclient echo
 for op in dict_set dict_get list_append; do
     case $op in
     dict_set) what="d[i] = str(i)   (Redis: SET)" ;;
@@ -221,6 +237,26 @@ row "mpm (mpmd VmRSS delta)" mpm unix mem_bytes_per_entry
 row "Python (manager process VmRSS delta)" python unix mem_bytes_per_entry
 row "Redis, one hash (used_memory delta)" redis unix mem_bytes_per_entry
 row "Redis, one hash (VmRSS delta)" redis unix mem_rss_bytes_per_entry
+echo
+hdr "Lock acquire+release, 1 process, pairs/s"
+row "  mpm  mpm_lock_acquire(l,-1) + release" mpm unix lock_pair
+row "  Python  l.acquire(); l.release()" python unix lock_pair
+rrow "  mpm / Python" mpm unix lock_pair python unix lock_pair
+echo
+hdr "8 processes contending for one Lock, pairs/s"
+row "  mpm, total of the 8" mpm unix lock_contend8
+row "  Python, total of the 8" python unix lock_contend8
+rrow "  mpm / Python" mpm unix lock_contend8 python unix lock_contend8
+rrow "  mpm: 8 processes / 1 process" mpm unix lock_contend8 mpm unix lock_pair
+rrow "  Python: 8 processes / 1 process" python unix lock_contend8 python unix lock_pair
+echo
+hdr "hand-off between 2 processes, us one way"
+row "  Event      mpm" mpm unix event_handoff_us
+row "  Event      Python" python unix event_handoff_us
+rrow "  Event      Python / mpm (times faster)" python unix event_handoff_us mpm unix event_handoff_us
+row "  Condition  mpm" mpm unix cond_handoff_us
+row "  Condition  Python" python unix cond_handoff_us
+rrow "  Condition  Python / mpm (times faster)" python unix cond_handoff_us mpm unix cond_handoff_us
 echo
 
 #---- targets (informational) ---------------------------------------------------------------
@@ -270,3 +306,32 @@ target "creation >= 50x faster than Python's" "unpinned $(x "$cu"), pinned $(x "
 mu=$(v unpinned mpm unix mem_bytes_per_entry) mp=$(v pinned mpm unix mem_bytes_per_entry)
 target "server memory <= 80 bytes/entry" "$mu (unpinned run), $mp (pinned run)" \
     "$(ge 80 "$mu")" "$(ge 80 "$mp")"
+# syncs MODE FACTOR: verdicts of mpm >= FACTOR x Python for the Lock pair rate
+# and the Event and Condition hand-offs (latency: Python's us / mpm's us), then the detail
+syncs() {
+    local mode=$1 f=$2 verdicts="" detail="" r what
+    for what in "lock pairs|mpm unix lock_pair|python unix lock_pair" \
+        "Event hand-off|python unix event_handoff_us|mpm unix event_handoff_us" \
+        "Condition hand-off|python unix cond_handoff_us|mpm unix cond_handoff_us"; do
+        IFS='|' read -r label a b <<<"$what"
+        r=$(ratio "$(v "$mode" $a)" "$(v "$mode" $b)")
+        verdicts+="$(ge "$r" "$f") "
+        detail+="$label $(x "$r"), "
+    done
+    echo "$verdicts|${detail%, }"
+}
+IFS='|' read -r vv dd <<<"$(syncs pinned 2)"
+target "pinned Lock/Event/Condition >= 2x Python" "$dd" $vv
+IFS='|' read -r vv dd <<<"$(syncs unpinned 1)"
+target "unpinned Lock/Event/Condition >= Python" "$dd" $vv
+IFS='|' read -r vv dd <<<"$(syncs cross 1)"
+printf '  (info) %-46s %s\n' "cross-CPU Lock/Event/Condition >= Python" "$dd"
+# contend MODE IMPL: 8-process total / 1-process pair rate
+contend() { ratio "$(v "$1" "$2" unix lock_contend8)" "$(v "$1" "$2" unix lock_pair)"; }
+cu=$(contend unpinned mpm) cp=$(contend pinned mpm)
+target "8 contending processes >= 1-process rate (mpm)" \
+    "unpinned $(x "$cu") ($(v unpinned mpm unix lock_contend8) vs $(v unpinned mpm unix lock_pair)/s), pinned $(x "$cp") ($(v pinned mpm unix lock_contend8) vs $(v pinned mpm unix lock_pair)/s)" \
+    "$(ge "$cu" 1)" "$(ge "$cp" 1)"
+printf '  (info) %-46s %s\n' "8 contending / 1 process, cross-CPU (mpm)" "$(x "$(contend cross mpm)")"
+printf '  (info) %-46s %s\n' "8 contending / 1 process (Python)" \
+    "unpinned $(x "$(contend unpinned python)"), pinned $(x "$(contend pinned python)"), cross-CPU $(x "$(contend cross python)")"
