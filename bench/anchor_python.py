@@ -30,6 +30,15 @@ children, forked, each with its own connections to the manager):
     lock_contend    --procs N (default 8) children loop acquire+release on one
                     manager.Lock() for the measuring time          total pairs/s (lock_contend<N>)
 
+Queues (not in `all`; q = manager.Queue(), unbounded):
+
+    queue_pair      q.put(i); q.get(), one client                 pairs/s
+    queue_4x4       4 producer and 4 consumer children move items through one
+                    q, one item per call, for the measuring time; the consumers
+                    count what they get before the deadline, then are stopped
+                    through shared memory                         items/s
+    (Python's Queue has no batch call: queue_pair is its item rate.)
+
 The hand-off partner is told to stop through shared memory (a RawValue), not
 through the manager.
 
@@ -123,6 +132,72 @@ def _contender(lock, k, ready, go, go_w, deadline, pairs, done):
             break
     pairs[k] = n
     done[k] = t
+
+
+def _queue_worker(q, k, producer, ready, go, go_w, deadline, stop, counts):
+    os.close(go_w)  # or the go pipe never reaches EOF
+    for w in range(20):  # connect and warm up before the start: each get follows its own put
+        q.put(w)
+        q.get()
+    os.write(ready, b"r")
+    os.read(go, 1)  # EOF: go
+    end = deadline.value
+    now = time.monotonic
+    n = 0
+    if producer:
+        i = k << 40
+        while True:
+            q.put(i)
+            i += 1
+            n += 1
+            if now() >= end:
+                break
+    else:
+        while True:
+            q.get()
+            if stop.value:
+                break
+            if now() < end:
+                n += 1
+    counts[k] = n
+
+
+def queue_4x4(manager, seconds, nprod=4, ncons=4):
+    q = manager.Queue()
+    n = nprod + ncons
+    deadline = multiprocessing.sharedctypes.RawValue("d", 0.0)
+    stop = multiprocessing.sharedctypes.RawValue("i", 0)
+    counts = multiprocessing.sharedctypes.RawArray("q", n)
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    kids = [multiprocessing.Process(target=_queue_worker,
+                                    args=(q, k, k < nprod, ready_w, go_r, go_w, deadline,
+                                          stop, counts),
+                                    daemon=True)
+            for k in range(n)]
+    for p in kids:
+        p.start()
+    os.close(ready_w)
+    os.close(go_r)
+    for _ in range(n):
+        assert os.read(ready_r, 1) == b"r", "a queue_4x4 helper did not start"
+    os.close(ready_r)
+    t0 = time.monotonic()
+    deadline.value = t0 + seconds
+    os.close(go_w)  # every child's read returns b"": go
+    for p in kids[:nprod]:
+        p.join()
+        assert p.exitcode == 0, p.exitcode
+    stop.value = 1
+    for _ in range(ncons):  # wake every consumer blocked in get
+        q.put(-1)
+    for p in kids[nprod:]:
+        p.join()
+        assert p.exitcode == 0, p.exitcode
+    put, got = sum(counts[:nprod]), sum(counts[nprod:])
+    print(f"anchor_python: queue_4x4: items put {put}, got before the deadline {got} "
+          f"(per consumer: {' '.join(map(str, counts[nprod:]))})", file=sys.stderr)
+    return got / seconds
 
 
 def event_handoff(manager, seconds):
@@ -269,6 +344,17 @@ def main():
                 emit("cond_handoff_us", cond_handoff(manager, a.seconds), "{:.2f}")
             elif op == "lock_contend":
                 emit(f"lock_contend{a.procs}", lock_contend(manager, a.seconds, a.procs))
+            elif op == "queue_pair":
+                q = manager.Queue()
+
+                def f(i, q=q):
+                    q.put(i)
+                    q.get()
+
+                emit(op, run_timed(f, a.seconds))
+                del q
+            elif op == "queue_4x4":
+                emit(op, queue_4x4(manager, a.seconds))
             elif op == "mem":
                 d = manager.dict()
                 gc.collect()

@@ -39,6 +39,15 @@
  *   lock_contend  --procs N (default 8) child processes loop acquire+release
  *                 on one Lock for the measuring time, started together  total pairs/s
  *                 (printed as lock_contend<N>)
+ * Queues (not in `all`; an unbounded mpm_queue_new(m, &q, 0) each):
+ *   queue_pair    mpm_queue_put(q, i, -1) + mpm_queue_get(q, -1), one client  pairs/s
+ *   queue_4x4     4 producer and 4 consumer processes (forked as above) move
+ *                 items through one Queue, one item per call, for the measuring
+ *                 time; the consumers count what they get before the deadline,
+ *                 then are stopped through the shared memory word   items/s
+ *   queue_batch   one client: mpm_queue_put_many of 100 items, then
+ *                 mpm_queue_get_many(100) until they are back        items/s
+ *                 (printed as queue_batch100)
  * The hand-off partner is told to stop through a shared memory word, not
  * through mpm, so stopping adds no call and no timeout.
  * --server-cpu N moves every thread of the server to CPU N (run the client
@@ -78,6 +87,9 @@
 #define BATCH 100
 #define MEM_ENTRIES 1000000
 #define MEM_BATCH 1000
+#define QBATCH 100 /* queue_batch: items per put_many / get_many */
+#define QPRODUCERS 4
+#define QCONSUMERS 4
 
 static const char *g_transport = "unix"; /* label of the lines we print */
 static double g_seconds = 1.0;
@@ -432,6 +444,120 @@ static double bench_lock_contend(void)
     return (double)total / (last - t0);
 }
 
+/*---- queues ------------------------------------------------------------------------*/
+
+static void op_queue_pair(void *ctx, long long i)
+{
+    mpm_val *v = NULL;
+    check(mpm_queue_put(ctx, MPM_INT(i), -1), "queue_put");
+    check(mpm_queue_get(ctx, -1, &v), "queue_get");
+    mpm_val_free(v);
+}
+
+/* one put_many of QBATCH items, then get_many until all QBATCH are back: i counts batches */
+static void op_queue_batch(void *ctx, long long i)
+{
+    mpm_val items[QBATCH];
+    for (int j = 0; j < QBATCH; j++)
+        items[j] = MPM_INT(i * QBATCH + j);
+    size_t nput = 0;
+    check(mpm_queue_put_many(ctx, MPM_LIST(items, QBATCH), -1, &nput), "queue_put_many");
+    for (size_t got = 0; got < QBATCH;) {
+        mpm_val *v = NULL;
+        check(mpm_queue_get_many(ctx, QBATCH - got, -1, &v), "queue_get_many");
+        got += v->v.list.len;
+        mpm_val_free(v);
+    }
+}
+
+/* QPRODUCERS producers put items (one per call) and QCONSUMERS consumers get
+ * them from one Queue until a common deadline; returns the items/s the
+ * consumers received before the deadline.  The consumers are stopped through
+ * the shared memory word (and one wake-up item each for those blocked in get). */
+static double bench_queue_4x4(void)
+{
+    int n = QPRODUCERS + QCONSUMERS;
+    mpm_queue *q;
+    check(mpm_queue_new(g_m, &q, 0), "queue_new");
+    shm_area *a = shm_new();
+    int ready[2], go[2];
+    if (pipe(ready) || pipe(go)) {
+        perror("pipe");
+        exit(1);
+    }
+    pid_t kids[QPRODUCERS + QCONSUMERS];
+    for (int k = 0; k < n; k++) {
+        kids[k] = fork_helper();
+        if (kids[k] == 0) {
+            close(ready[0]);
+            close(go[1]);
+            /* connect and warm up before the start: each get follows its own put */
+            for (int w = 0; w < 20; w++) {
+                mpm_val *v = NULL;
+                child_check(mpm_queue_put(q, MPM_INT(w), -1), "queue_put");
+                child_check(mpm_queue_get(q, -1, &v), "queue_get");
+                mpm_val_free(v);
+            }
+            char ch = 'r';
+            if (write(ready[1], &ch, 1) != 1) _exit(3);
+            if (read(go[0], &ch, 1) != 0) _exit(4); /* EOF: go */
+            double end = a->deadline, t;
+            long long items = 0;
+            if (k < QPRODUCERS) {
+                long long i = (long long)k << 40;
+                do {
+                    child_check(mpm_queue_put(q, MPM_INT(i++), -1), "queue_put");
+                    items++;
+                } while ((t = now_s()) < end);
+            } else {
+                for (;;) {
+                    mpm_val *v = NULL;
+                    child_check(mpm_queue_get(q, -1, &v), "queue_get");
+                    mpm_val_free(v);
+                    if (a->stop) break;
+                    if (now_s() < end) items++;
+                }
+                t = end;
+            }
+            a->pairs[k] = items;
+            a->done[k] = t;
+            _exit(0);
+        }
+    }
+    close(ready[1]);
+    close(go[0]);
+    for (int k = 0; k < n; k++) {
+        char ch;
+        if (read(ready[0], &ch, 1) != 1) {
+            fprintf(stderr, "mpm_bench: a queue_4x4 helper did not start\n");
+            exit(1);
+        }
+    }
+    close(ready[0]);
+    double t0 = now_s();
+    a->deadline = t0 + (g_count ? 1.0 : g_seconds);
+    close(go[1]);
+    for (int k = 0; k < QPRODUCERS; k++)
+        reap(kids[k], "queue_4x4 producer");
+    a->stop = 1;
+    for (int k = 0; k < QCONSUMERS; k++) /* wake every consumer blocked in get */
+        check(mpm_queue_put(q, MPM_INT(-1), -1), "queue_put");
+    long long put = 0, got = 0;
+    for (int k = QPRODUCERS; k < n; k++)
+        reap(kids[k], "queue_4x4 consumer");
+    for (int k = 0; k < n; k++)
+        *(k < QPRODUCERS ? &put : &got) += a->pairs[k];
+    fprintf(stderr, "mpm_bench: queue_4x4: items put %lld, got before the deadline %lld (per consumer:",
+            put, got);
+    for (int k = QPRODUCERS; k < n; k++)
+        fprintf(stderr, " %lld", a->pairs[k]);
+    fprintf(stderr, ")\n");
+    double span = a->deadline - t0;
+    munmap((void *)a, sizeof *a);
+    mpm_queue_close(q);
+    return (double)got / span;
+}
+
 static void print_rate(const char *op, double v)
 {
     printf("mpm %s %s %.0f\n", g_transport, op, v);
@@ -490,6 +616,18 @@ static void run_op(const char *op, pid_t server_pid)
         double r = bench_lock_contend();
         printf("mpm %s lock_contend%d %.0f\n", g_transport, g_procs, r);
         fflush(stdout);
+    } else if (strcmp(op, "queue_pair") == 0) {
+        mpm_queue *q;
+        check(mpm_queue_new(g_m, &q, 0), "queue_new");
+        print_rate(op, run_timed(op_queue_pair, q, &i, NULL));
+        mpm_queue_close(q);
+    } else if (strcmp(op, "queue_batch") == 0) {
+        mpm_queue *q;
+        check(mpm_queue_new(g_m, &q, 0), "queue_new");
+        print_rate("queue_batch100", run_timed(op_queue_batch, q, &i, NULL) * QBATCH);
+        mpm_queue_close(q);
+    } else if (strcmp(op, "queue_4x4") == 0) {
+        print_rate(op, bench_queue_4x4());
     } else if (strcmp(op, "mem") == 0) {
         if (server_pid <= 0) {
             fprintf(stderr, "mpm_bench: mem needs the server's pid (--server-pid)\n");
@@ -673,11 +811,13 @@ static void usage(FILE *f)
           "                  [--server-pid PID]] [--mpmd PATH] [--mpmd-arg ARG ...]\n"
           "                 [--op ping,dict_set,dict_get,list_append,create,batch_set,mem|all]\n"
           "                 [--op lock_pair,event_handoff,cond_handoff,lock_contend] [--procs N]\n"
+          "                 [--op queue_pair,queue_4x4,queue_batch]\n"
           "                 [--seconds S | --count N] [--label NAME] [--server-cpu N]\n"
           "Prints lines 'mpm <transport> <op> <value>' (ops/s; create_us: µs per\n"
           "dict_new+dict_close; batch_set: sets/s; mem_bytes_per_entry; lock_pair and\n"
           "lock_contend<N>: acquire+release pairs/s; event_handoff_us, cond_handoff_us:\n"
-          "µs per one-way hand-off between two processes).\n",
+          "µs per one-way hand-off between two processes; queue_pair: put+get pairs/s;\n"
+          "queue_4x4, queue_batch100: items/s through one Queue).\n",
           f);
 }
 
@@ -794,6 +934,8 @@ int main(int argc, char **argv)
                 char name[32];
                 if (strcmp(tok, "lock_contend") == 0)
                     snprintf(name, sizeof name, "lock_contend%d", g_procs);
+                else if (strcmp(tok, "queue_batch") == 0)
+                    snprintf(name, sizeof name, "queue_batch%d", QBATCH);
                 else
                     snprintf(name, sizeof name, "%s%s", tok,
                              strcmp(tok, "create") == 0 || strcmp(tok, "event_handoff") == 0 ||

@@ -4,8 +4,9 @@
 # single-call and synchronization figures a third time with client and server
 # on different CPUs - then print the table: mpm (native unix, native tcp,
 # nng+ipc) against the raw socket floor, Python's multiprocessing Manager and
-# Redis; Lock, Event and Condition against Python's Manager; and the targets.
-# About 3 minutes.
+# Redis; Lock, Event and Condition against Python's Manager; Queue against
+# Python's Manager Queue (unpinned and pinned only); and the targets.
+# About 4 minutes.
 #
 #   bench/run.sh                 build in /tmp/mpm-bench-build, 1.5 s per figure
 #   BENCH_SECONDS=1 bench/run.sh quicker, noisier
@@ -13,6 +14,8 @@
 #   BENCH_RAW=FILE  bench/run.sh also keep the raw result lines in FILE
 #   BENCH_NO_BUILD=1 bench/run.sh measure what is already built in BENCH_BUILD
 #   BENCH_IDLE_WAIT=0 bench/run.sh do not wait (default: up to 60 s) for idle CPUs
+#   BENCH_ONLY=queues bench/run.sh only the queue figures (about 40 s; default:
+#                                  BENCH_ONLY=all, everything, queues included)
 #
 # Every program prints machine-readable lines "<impl> <transport> <op> <value>";
 # this script only collects them and does the arithmetic.  Compare figures from
@@ -95,6 +98,14 @@ busy() {
 ops=ping,dict_set,dict_get,list_append,create,batch_set
 # synchronization, native unix against Python's Manager (each on a fresh server)
 syncops=lock_pair,event_handoff,cond_handoff,lock_contend
+# queues, native unix against Python's Manager Queue (unpinned and pinned only)
+qops=queue_pair,queue_batch,queue_4x4
+pyqops=queue_pair,queue_4x4
+only=${BENCH_ONLY:-all}
+case $only in
+all | queues) ;;
+*) log "run.sh: BENCH_ONLY must be all or queues"; exit 2 ;;
+esac
 modes="unpinned pinned"
 [ "$(nproc)" -ge 2 ] && modes="$modes cross"
 # wait (up to BENCH_IDLE_WAIT seconds) for 3 quiet seconds in a row
@@ -106,7 +117,8 @@ done
 [ "$quiet" -lt 3 ] && [ "${BENCH_IDLE_WAIT:-60}" != 0 ] && log "run.sh: the CPUs are not idle; measuring anyway"
 busy_before=$(busy)
 start=$(date +%s)
-for mode in $modes; do
+[ "$only" = queues ] && modes_main="" || modes_main=$modes
+for mode in $modes_main; do
     log "run.sh: $mode"
     run $mode "$build/raw_echo" --transport unix --seconds "$secs"
     run $mode "$build/raw_echo" --transport unix --epoll --seconds "$secs"
@@ -138,6 +150,12 @@ for mode in $modes; do
     run $mode "$build/mpm_bench" --transport unix --op mem
     run $mode python3 "$root/bench/anchor_python.py" --op mem
     run $mode "$build/anchor_redis" --op mem
+done
+# queues: unpinned and pinned only (the cross placement adds nothing new here)
+for mode in unpinned pinned; do
+    log "run.sh: queues, $mode"
+    run $mode "$build/mpm_bench" --transport unix --op "$qops" --seconds "$secs"
+    run $mode python3 "$root/bench/anchor_python.py" --op "$pyqops" --seconds "$secs"
 done
 elapsed=$(($(date +%s) - start))
 busy_after=$(busy)
@@ -191,6 +209,7 @@ if [ "$busy_before" -gt 10 ] || [ "$busy_after" -gt 10 ]; then
     echo "         Run again on an idle machine."
 fi
 echo
+if [ "$only" = all ]; then
 hdr "round-trip floors, ops/s"
 row "raw unix echo, 32 B (the floor)" raw unix echo
 row "raw unix echo, epoll server" raw unix_epoll echo
@@ -258,6 +277,36 @@ row "  Condition  mpm" mpm unix cond_handoff_us
 row "  Condition  Python" python unix cond_handoff_us
 rrow "  Condition  Python / mpm (times faster)" python unix cond_handoff_us mpm unix cond_handoff_us
 echo
+fi
+# the queue figures: unpinned and pinned only
+qhdr() { printf "%-${W}s%12s%12s\n" "$1" unpinned pinned; }
+qrow() {
+    printf "%-${W}s" "$1"
+    for mode in unpinned pinned; do printf '%12s' "$(v $mode "$2" "$3" "$4")"; done
+    printf '\n'
+}
+qrrow() {
+    printf "%-${W}s" "$1"
+    for mode in unpinned pinned; do
+        printf '%12s' "$(ratio "$(v $mode "$2" "$3" "$4")" "$(v $mode "$5" "$6" "$7")" "${8:-2}")"
+    done
+    printf '\n'
+}
+qhdr "Queue put+get, 1 client, pairs/s"
+qrow "  mpm  mpm_queue_put(q,i,-1) + get(q,-1)" mpm unix queue_pair
+qrow "  Python  q.put(i); q.get()" python unix queue_pair
+qrrow "  mpm / Python" mpm unix queue_pair python unix queue_pair
+echo
+qhdr "4 producers + 4 consumers, one Queue, items/s"
+qrow "  mpm, one item per call" mpm unix queue_4x4
+qrow "  Python, one item per call" python unix queue_4x4
+qrrow "  mpm / Python" mpm unix queue_4x4 python unix queue_4x4
+echo
+qhdr "batches through one Queue, 1 client, items/s"
+qrow "  mpm put_many(100) + get_many(100)" mpm unix queue_batch100
+qrow "  Python put+get, one item per call (info)" python unix queue_pair
+qrrow "  mpm batches / Python single calls" mpm unix queue_batch100 python unix queue_pair 1
+echo
 
 #---- targets (informational) ---------------------------------------------------------------
 # target LABEL DETAIL VERDICTS...: PASS when every known verdict passes
@@ -288,6 +337,7 @@ singles() {
     echo "$verdicts|${detail%, }"
 }
 echo "targets (informational)"
+if [ "$only" = all ]; then
 IFS='|' read -r vv dd <<<"$(singles pinned 2 python unix)"
 target "pinned native single call >= 2x Python" "$dd" $vv
 IFS='|' read -r vv dd <<<"$(singles pinned 0.6667 raw unix echo)"
@@ -335,3 +385,15 @@ target "8 contending processes >= 1-process rate (mpm)" \
 printf '  (info) %-46s %s\n' "8 contending / 1 process, cross-CPU (mpm)" "$(x "$(contend cross mpm)")"
 printf '  (info) %-46s %s\n' "8 contending / 1 process (Python)" \
     "unpinned $(x "$(contend unpinned python)"), pinned $(x "$(contend pinned python)"), cross-CPU $(x "$(contend cross python)")"
+fi
+qu=$(ratio "$(v unpinned mpm unix queue_pair)" "$(v unpinned python unix queue_pair)")
+qp=$(ratio "$(v pinned mpm unix queue_pair)" "$(v pinned python unix queue_pair)")
+target "pinned Queue put+get >= 2x Python" "$(x "$qp")" "$(ge "$qp" 2)"
+target "unpinned Queue put+get >= Python" "$(x "$qu")" "$(ge "$qu" 1)"
+qu=$(ratio "$(v unpinned mpm unix queue_4x4)" "$(v unpinned python unix queue_4x4)")
+qp=$(ratio "$(v pinned mpm unix queue_4x4)" "$(v pinned python unix queue_4x4)")
+target "Queue 4x4 throughput >= 5x Python's 4x4" "unpinned $(x "$qu"), pinned $(x "$qp")" \
+    "$(ge "$qu" 5)" "$(ge "$qp" 5)"
+bu=$(v unpinned mpm unix queue_batch100) bp=$(v pinned mpm unix queue_batch100)
+target "Queue batches of 100 >= 1,000,000 items/s" "unpinned $bu, pinned $bp" \
+    "$(ge "$bu" 1000000)" "$(ge "$bp" 1000000)"
