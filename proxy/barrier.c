@@ -3,10 +3,10 @@
 
 int mpm_barrier_new(mpm_manager *m, mpm_barrier **out, int64_t parties, int64_t timeout_ms)
 {
-    if (timeout_ms < -1) {
+    int rc = mpmi_check_timeout(timeout_ms);
+    if (rc) {
         if (out) *out = NULL;
-        return mpmi_error(MPM_EINVAL, "invalid timeout %lld ms (-1: none, or >= 0)",
-                          (long long)timeout_ms);
+        return rc;
     }
     mpm_val a[2] = {MPM_INT(parties), MPM_INT(timeout_ms)};
     return mpmi_create(m, MPM_OBJ_BARRIER, 0, a, 2, (void **)out);
@@ -21,9 +21,7 @@ int mpm_barrier_wait(mpm_barrier *b, int64_t timeout_ms, int64_t *index)
 {
     int rc = mpmi_check(b);
     if (rc) return rc;
-    if (timeout_ms < -1 && timeout_ms != MPM_BARRIER_DEFAULT)
-        return mpmi_error(MPM_EINVAL, "invalid timeout %lld ms (-1: none, or >= 0)",
-                          (long long)timeout_ms);
+    if (timeout_ms != MPM_BARRIER_DEFAULT && (rc = mpmi_check_timeout(timeout_ms))) return rc;
     /* nil: the barrier's own default, kept on the server */
     mpm_val t = timeout_ms == MPM_BARRIER_DEFAULT ? MPM_NONE : MPM_INT(timeout_ms);
     return mpmi_call(&b->h, MPMI_OP_B_WAIT, &t, 1, index ? MPMI_SINK_INT(index) : MPMI_SINK_NONE);

@@ -438,6 +438,14 @@ static void client_lock(mpm_manager *m)
     pthread_mutex_lock(&m->mu);
 }
 
+int mpmi_check_timeout(int64_t timeout_ms)
+{
+    if (timeout_ms < -1)
+        return mpmi_error(MPM_EINVAL, "invalid timeout %lld ms (-1: none, or >= 0)",
+                          (long long)timeout_ms);
+    return 0;
+}
+
 int mpmi_in_batch(const mpm_manager *m)
 {
     return client_tls_batch && client_tls_batch->m == m;

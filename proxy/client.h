@@ -89,6 +89,9 @@ uint64_t mpmi_thread_id(void);
  * MPM_EOWNERDEAD or MPM_ETIMEDOUT; fn names the caller in messages. */
 int mpmi_lock_acquire_h(mpmi_handle *h, int64_t timeout_ms, uint64_t *token, const char *fn);
 
+/* A blocking call's timeout: -1 (forever) or >= 0.  0, or MPM_EINVAL. */
+int mpmi_check_timeout(int64_t timeout_ms);
+
 /* Whether the calling thread has a batch open on m (blocking calls refuse). */
 int mpmi_in_batch(const mpm_manager *m);
 

@@ -48,9 +48,7 @@ int mpm_condition_wait(mpm_condition *c, int64_t timeout_ms, bool *notified)
 {
     int rc = mpmi_check(c);
     if (rc) return rc;
-    if (timeout_ms < -1)
-        return mpmi_error(MPM_EINVAL, "invalid timeout %lld ms (-1: none, or >= 0)",
-                          (long long)timeout_ms);
+    if ((rc = mpmi_check_timeout(timeout_ms))) return rc;
     if (mpmi_in_batch(c->h.m))
         return mpmi_error(MPM_EBATCH, "mpm_condition_wait cannot be queued in a batch");
     bool got = false;
@@ -66,9 +64,7 @@ int mpm_condition_wait_for(mpm_condition *c, bool (*pred)(void *arg), void *arg,
     int rc = mpmi_check(c);
     if (rc) return rc;
     if (!pred) return mpmi_error(MPM_EINVAL, "mpm_condition_wait_for: pred is NULL");
-    if (timeout_ms < -1)
-        return mpmi_error(MPM_EINVAL, "invalid timeout %lld ms (-1: none, or >= 0)",
-                          (long long)timeout_ms);
+    if ((rc = mpmi_check_timeout(timeout_ms))) return rc;
     /* Python's wait_for: one deadline for the whole loop, set when the first
      * wait starts; the predicate is checked (with the lock held) after every
      * wake-up, spurious or not */

@@ -35,9 +35,7 @@ int mpm_event_wait(mpm_event *e, int64_t timeout_ms, bool *flag)
 {
     int rc = mpmi_check(e);
     if (rc) return rc;
-    if (timeout_ms < -1)
-        return mpmi_error(MPM_EINVAL, "invalid timeout %lld ms (-1: none, or >= 0)",
-                          (long long)timeout_ms);
+    if ((rc = mpmi_check_timeout(timeout_ms))) return rc;
     mpm_val t = MPM_INT(timeout_ms);
     /* a timeout is not an error: the flag says it (false), as Python's wait returns */
     return mpmi_call(&e->h, MPMI_OP_E_WAIT, &t, 1, flag ? MPMI_SINK_BOOL(flag) : MPMI_SINK_NONE);

@@ -7,9 +7,7 @@ int mpmi_lock_acquire_h(mpmi_handle *h, int64_t timeout_ms, uint64_t *token, con
 {
     int rc = mpmi_check(h);
     if (rc) return rc;
-    if (timeout_ms < -1)
-        return mpmi_error(MPM_EINVAL, "invalid timeout %lld ms (-1: none, or >= 0)",
-                          (long long)timeout_ms);
+    if ((rc = mpmi_check_timeout(timeout_ms))) return rc;
     if (mpmi_in_batch(h->m))
         return mpmi_error(MPM_EBATCH, "%s cannot be queued in a batch", fn);
     mpm_val a[2] = {MPM_INT(mpmi_thread_id()), MPM_INT(timeout_ms)}, *res = NULL;

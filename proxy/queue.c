@@ -5,14 +5,6 @@
  * cannot be queued and answered later.  put/get with timeout 0 may be batched. */
 #include "client.h"
 
-static int queue_check_timeout(int64_t timeout_ms)
-{
-    if (timeout_ms < -1)
-        return mpmi_error(MPM_EINVAL, "invalid timeout %lld ms (-1: none, or >= 0)",
-                          (long long)timeout_ms);
-    return 0;
-}
-
 static int queue_no_batch(mpm_queue *q, const char *fn)
 {
     if (mpmi_in_batch(q->h.m)) return mpmi_error(MPM_EBATCH, "%s cannot be queued in a batch", fn);
@@ -39,7 +31,7 @@ void mpm_queue_close(mpm_queue *q)
 int mpm_queue_put(mpm_queue *q, mpm_val item, int64_t timeout_ms)
 {
     int rc = mpmi_check(q);
-    if (rc || (rc = queue_check_timeout(timeout_ms))) return rc;
+    if (rc || (rc = mpmi_check_timeout(timeout_ms))) return rc;
     if (timeout_ms != 0 && (rc = queue_no_batch(q, "mpm_queue_put"))) return rc;
     mpm_val a[2] = {item, MPM_INT(timeout_ms)};
     return mpmi_call(&q->h, MPMI_OP_Q_PUT, a, 2, MPMI_SINK_NONE);
@@ -53,7 +45,7 @@ int mpm_queue_put_nowait(mpm_queue *q, mpm_val item)
 int mpm_queue_get(mpm_queue *q, int64_t timeout_ms, mpm_val **out)
 {
     int rc = mpmi_check(q);
-    if (rc || (rc = queue_check_timeout(timeout_ms))) return rc;
+    if (rc || (rc = mpmi_check_timeout(timeout_ms))) return rc;
     if (!out) return mpmi_error(MPM_EINVAL, "mpm_queue_get: out is NULL");
     if (timeout_ms != 0 && (rc = queue_no_batch(q, "mpm_queue_get"))) return rc;
     mpm_val t = MPM_INT(timeout_ms);
@@ -70,7 +62,7 @@ int mpm_queue_put_many(mpm_queue *q, mpm_val items, int64_t timeout_ms, size_t *
     size_t put = 0;
     if (nput) *nput = 0;
     int rc = mpmi_check(q);
-    if (rc || (rc = queue_check_timeout(timeout_ms))) return rc;
+    if (rc || (rc = mpmi_check_timeout(timeout_ms))) return rc;
     if (items.type != MPM_T_LIST)
         return mpmi_error(MPM_EINVAL, "mpm_queue_put_many: items must be an MPM_T_LIST");
     /* Full depends on the count answered */
@@ -87,7 +79,7 @@ int mpm_queue_put_many(mpm_queue *q, mpm_val items, int64_t timeout_ms, size_t *
 int mpm_queue_get_many(mpm_queue *q, size_t max, int64_t timeout_ms, mpm_val **out)
 {
     int rc = mpmi_check(q);
-    if (rc || (rc = queue_check_timeout(timeout_ms))) return rc;
+    if (rc || (rc = mpmi_check_timeout(timeout_ms))) return rc;
     if (!out) return mpmi_error(MPM_EINVAL, "mpm_queue_get_many: out is NULL");
     if (max == 0 || max > INT64_MAX)
         return mpmi_error(MPM_EINVAL, "mpm_queue_get_many: max must be one or more");
@@ -129,7 +121,7 @@ int mpm_queue_task_done(mpm_queue *q)
 int mpm_queue_join(mpm_queue *q, int64_t timeout_ms)
 {
     int rc = mpmi_check(q);
-    if (rc || (rc = queue_check_timeout(timeout_ms))) return rc;
+    if (rc || (rc = mpmi_check_timeout(timeout_ms))) return rc;
     /* the answer (false: timed out) is needed now */
     if ((rc = queue_no_batch(q, "mpm_queue_join"))) return rc;
     bool done = false;

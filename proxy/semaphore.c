@@ -17,9 +17,7 @@ int mpm_semaphore_acquire(mpm_semaphore *s, int64_t timeout_ms)
 {
     int rc = mpmi_check(s);
     if (rc) return rc;
-    if (timeout_ms < -1)
-        return mpmi_error(MPM_EINVAL, "invalid timeout %lld ms (-1: none, or >= 0)",
-                          (long long)timeout_ms);
+    if ((rc = mpmi_check_timeout(timeout_ms))) return rc;
     /* the answer (false: timed out) is needed now: it cannot wait for a batch */
     if (mpmi_in_batch(s->h.m))
         return mpmi_error(MPM_EBATCH, "mpm_semaphore_acquire cannot be queued in a batch");
