@@ -1353,3 +1353,122 @@ Test(security, connect_errors_are_named)
     cr_assert_eq(mpm_connect(NULL, url, KEY, strlen(KEY)), MPM_EINVAL);
     finish();
 }
+
+/*---- random calls ------------------------------------------------------------------*/
+
+#ifndef FUZZ_N
+#define FUZZ_N 3000
+#endif
+static uint64_t fuzz_state;
+
+static uint64_t fuzz_next(void)
+{
+    /* splitmix64: seeded, so a failure replays */
+    uint64_t z = (fuzz_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void fuzz_value(msgpack_packer *pk, int depth)
+{
+    static const int64_t ints[] = {0, 1, -1, 2, 7, 100, -129, 255, 65536, INT32_MAX,
+                                   INT32_MIN, INT64_MAX, INT64_MIN, 1LL << 40};
+    static const char *strs[] = {"", "k", "x", "a\"b'c", "\xff\xfe", "name", "_hidden"};
+    switch (fuzz_next() % (depth < 3 ? 11 : 8)) {
+    case 0: msgpack_pack_nil(pk); break;
+    case 1: fuzz_next() & 1 ? msgpack_pack_true(pk) : msgpack_pack_false(pk); break;
+    case 2:
+    case 3: msgpack_pack_int64(pk, ints[fuzz_next() % (sizeof ints / sizeof ints[0])]); break;
+    case 4: msgpack_pack_uint64(pk, UINT64_MAX - fuzz_next() % 3); break;
+    case 5: msgpack_pack_double(pk, (double)(int64_t)fuzz_next() / 1e9); break;
+    case 6: {
+        const char *s = strs[fuzz_next() % (sizeof strs / sizeof strs[0])];
+        mpmi_pk_str(pk, s, strlen(s));
+        break;
+    }
+    case 7: msgpack_pack_bin(pk, 3); msgpack_pack_bin_body(pk, "\0\1\2", 3); break;
+    case 8:
+    case 9: {
+        uint32_t n = fuzz_next() % 4;
+        msgpack_pack_array(pk, n);
+        for (uint32_t i = 0; i < n; i++) fuzz_value(pk, depth + 1);
+        break;
+    }
+    default: {
+        uint32_t n = fuzz_next() % 3;
+        msgpack_pack_map(pk, n);
+        for (uint32_t i = 0; i < 2 * n; i++) fuzz_value(pk, depth + 1);
+        break;
+    }
+    }
+}
+
+/* Calls that could wait are left out: a random one could park for good. */
+static int fuzz_blocking(int64_t op)
+{
+    static const int64_t ops[] = {5, 7, 100, 110, 123, 130, 140, 141, 142, 143, 148};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (ops[i] == op) return 1;
+    return 0;
+}
+
+Test(security, random_authenticated_calls_on_every_type_change_nothing_they_must_not)
+{
+    /* objects of every type, held by a second client: random calls may change
+     * them, but never the honest client's dict, the server's health or its
+     * bookkeeping (object count back to the baseline once they are closed) */
+    mpm_manager *m2;
+    OK(mpm_connect(&m2, url, KEY, strlen(KEY)));
+    void *objs[14];
+    mpm_val items[] = {MPM_INT(1), MPM_STR("a")};
+    OK(mpm_dict_new(m2, (mpm_dict **)&objs[0]));
+    OK(mpm_list_new_from(m2, (mpm_list **)&objs[1], MPM_LIST(items, 2)));
+    OK(mpm_namespace_new(m2, (mpm_namespace **)&objs[2]));
+    OK(mpm_value_new(m2, (mpm_value **)&objs[3], 'i', MPM_INT(5)));
+    OK(mpm_array_new_zeroed(m2, (mpm_array **)&objs[4], 'd', 4));
+    OK(mpm_lock_new(m2, (mpm_lock **)&objs[5]));
+    OK(mpm_rlock_new(m2, (mpm_rlock **)&objs[6]));
+    OK(mpm_semaphore_new(m2, (mpm_semaphore **)&objs[7], 2, false));
+    OK(mpm_semaphore_new(m2, (mpm_semaphore **)&objs[8], 2, true));
+    OK(mpm_condition_new(m2, (mpm_condition **)&objs[9], NULL));
+    OK(mpm_event_new(m2, (mpm_event **)&objs[10]));
+    OK(mpm_barrier_new(m2, (mpm_barrier **)&objs[11], 3, -1));
+    OK(mpm_queue_new(m2, (mpm_queue **)&objs[12], 4));
+    OK(mpm_joinable_queue_new(m2, (mpm_queue **)&objs[13], 0));
+
+    fuzz_state = 20261122;
+    raw r;
+    raw_connect(&r);
+    for (int i = 0; i < FUZZ_N; i++) {
+        callbuf b;
+        uint32_t ncalls = 1 + fuzz_next() % 4;
+        body_init(&b, ncalls);
+        for (uint32_t k = 0; k < ncalls; k++) {
+            uint64_t id = fuzz_next() % 8 == 0 ? fuzz_next() % 50
+                                               : mpm_handle_id(objs[fuzz_next() % 14]);
+            if (id == mpm_handle_id(honest_d)) id = 0;
+            int64_t op;
+            do op = fuzz_next() % 8 == 0 ? (int64_t)(fuzz_next() % 300) - 20
+                                         : (int64_t)(1 + fuzz_next() % 150);
+            while (fuzz_blocking(op));
+            uint32_t nargs = fuzz_next() % 5;
+            body_call(&b, id, op, nargs);
+            for (uint32_t a = 0; a < nargs; a++) fuzz_value(&b.pk, 1);
+        }
+        size_t blen;
+        const unsigned char *body = raw_call(&r, b.b.data, b.b.len, &blen);
+        mpmi_rd rd;
+        mpmi_item it;
+        mpmi_rd_init(&rd, body, blen);
+        cr_assert_eq(mpmi_rd_next(&rd, &it), 0, "request %d: unreadable reply", i);
+        cr_assert_eq(it.type, MPMI_ARRAY, "request %d: the reply is not an array", i);
+        cr_assert_eq(it.v.n, ncalls, "request %d: %u results for %u calls", i, it.v.n, ncalls);
+        mpmi_buf_free(&b.b);
+        if (i % 500 == 0) OK(mpm_ping(honest));
+    }
+    raw_close(&r);
+    for (int i = 0; i < 14; i++) mpm_handle_close(objs[i]);
+    mpm_manager_close(m2);
+    finish();
+}
