@@ -150,7 +150,9 @@ void mpm_val_free(mpm_val *v);
 char *mpm_val_repr(mpm_val v);
 /* mpm_val_print writes mpm_val_repr(v) and a newline to stdout.  0 or MPM_E*. */
 int mpm_val_print(mpm_val v);
-/* mpm_val_eq tells whether a == b as Python compares them (1 == 1.0 == True). */
+/* mpm_val_eq tells whether a == b as Python compares them (1 == 1.0 == True,
+ * [1, 2] == [1.0, 2], dicts regardless of order).  One difference: a NaN equals
+ * an identical NaN here (as Python's dict lookup treats the same NaN object). */
 bool mpm_val_eq(mpm_val a, mpm_val b);
 
 /* mpm_slice is Python's slice(start, stop, step); MPM_NIL_INDEX stands for an
