@@ -15,6 +15,8 @@
 
 #include <mpm/mpm.h>
 
+#include "support/support.h"
+
 #include "proxy/client.h" /* raw calls: what a client in another language may send */
 
 static mpm_manager *barrier_m;
@@ -33,39 +35,10 @@ static void barrier_teardown(void)
 
 TestSuite(barrier, .init = barrier_setup, .fini = barrier_teardown, .timeout = 30);
 
-#define BARRIER_OK(expr)                                                                           \
-    do {                                                                                           \
-        int barrier_rc_ = (expr);                                                                  \
-        cr_assert_eq(barrier_rc_, 0, "%s: %d (%s)", #expr, barrier_rc_, mpm_last_error());         \
-    } while (0)
-
-/* rc must be code, and the thread's message exactly msg. */
-#define barrier_assert_err(expr, code, msg)                                                        \
-    do {                                                                                           \
-        int barrier_rc_ = (expr);                                                                  \
-        cr_assert_eq(barrier_rc_, (code), "%s: got %d (%s)", #expr, barrier_rc_,                   \
-                     mpm_last_error());                                                            \
-        cr_assert_str_eq(mpm_last_error(), (msg), "%s", #expr);                                    \
-    } while (0)
-
-static int64_t barrier_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void barrier_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts)) {
-    }
-}
-
 static mpm_barrier *barrier_new(int64_t parties, int64_t timeout_ms)
 {
     mpm_barrier *b = NULL;
-    BARRIER_OK(mpm_barrier_new(barrier_m, &b, parties, timeout_ms));
+    T_OK(mpm_barrier_new(barrier_m, &b, parties, timeout_ms));
     cr_assert_not_null(b);
     return b;
 }
@@ -73,29 +46,30 @@ static mpm_barrier *barrier_new(int64_t parties, int64_t timeout_ms)
 static int64_t barrier_n_waiting(mpm_barrier *b)
 {
     int64_t n = -1;
-    BARRIER_OK(mpm_barrier_n_waiting(b, &n));
+    T_OK(mpm_barrier_n_waiting(b, &n));
     return n;
 }
 
 static bool barrier_is_broken(mpm_barrier *b)
 {
     bool v = false;
-    BARRIER_OK(mpm_barrier_broken(b, &v));
+    T_OK(mpm_barrier_broken(b, &v));
     return v;
 }
 
 /* Poll until n parties wait (so they are parked on the server), up to 5 s. */
 static void barrier_await_waiting(mpm_barrier *b, int64_t n)
 {
-    int64_t end = barrier_now_ms() + 5000, got;
-    while ((got = barrier_n_waiting(b)) != n && barrier_now_ms() < end) barrier_sleep_ms(2);
+    int64_t end = t_now_ms() + 5000, got;
+    while ((got = barrier_n_waiting(b)) != n && t_now_ms() < end)
+        t_sleep_ms(2);
     cr_assert_eq(got, n, "%lld parties waiting, want %lld", (long long)got, (long long)n);
 }
 
 static void barrier_assert_repr(void *h, const char *want)
 {
     char *s = NULL, buf[256];
-    BARRIER_OK(mpm_handle_repr(h, &s));
+    T_OK(mpm_handle_repr(h, &s));
     snprintf(buf, sizeof buf, "%s", s);
     free(s);
     cr_assert_str_eq(buf, want);
@@ -104,21 +78,14 @@ static void barrier_assert_repr(void *h, const char *want)
 static void barrier_assert_no_objects(void)
 {
     size_t n = 999;
-    int64_t end = barrier_now_ms() + 5000;
+    int64_t end = t_now_ms() + 5000;
     /* a dead child's handles go when the server reads its EOF: let it settle */
     for (;;) {
-        BARRIER_OK(mpm_manager_object_count(barrier_m, &n));
-        if (n == 0 || barrier_now_ms() >= end) break;
-        barrier_sleep_ms(10);
+        T_OK(mpm_manager_object_count(barrier_m, &n));
+        if (n == 0 || t_now_ms() >= end) break;
+        t_sleep_ms(10);
     }
     cr_assert_eq(n, 0, "%zu objects left on the server", n);
-}
-
-static int barrier_wait_child(pid_t p)
-{
-    int st = 0;
-    if (waitpid(p, &st, 0) != p) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
 /* A thread that waits once on the barrier. */
@@ -136,7 +103,7 @@ static void *barrier_waiter_main(void *arg)
 {
     barrier_waiter *w = arg;
     w->rc = mpm_barrier_wait(w->b, w->timeout, &w->index);
-    w->done_at = barrier_now_ms();
+    w->done_at = t_now_ms();
     snprintf(w->msg, sizeof w->msg, "%s", mpm_last_error());
     return NULL;
 }
@@ -163,7 +130,7 @@ Test(barrier, new_reports_its_properties)
     mpm_barrier *b = barrier_new(3, -1);
     int64_t v = 0;
     cr_assert_eq(mpm_handle_type(b), MPM_OBJ_BARRIER);
-    BARRIER_OK(mpm_barrier_parties(b, &v));
+    T_OK(mpm_barrier_parties(b, &v));
     cr_assert_eq(v, 3);
     cr_assert_eq(barrier_n_waiting(b), 0);
     cr_assert_not(barrier_is_broken(b));
@@ -171,7 +138,7 @@ Test(barrier, new_reports_its_properties)
     barrier_waiter w;
     barrier_start(&w, b, -1, 1);
     barrier_assert_repr(b, "<Barrier parties=3 n_waiting=1 broken=False>");
-    BARRIER_OK(mpm_barrier_abort(b));
+    T_OK(mpm_barrier_abort(b));
     barrier_assert_broken_waiter(&w);
     barrier_assert_repr(b, "<Barrier parties=3 n_waiting=0 broken=True>");
     mpm_barrier_close(b);
@@ -182,32 +149,30 @@ Test(barrier, new_reports_its_properties)
 Test(barrier, bad_arguments)
 {
     mpm_barrier *b = (mpm_barrier *)1;
-    barrier_assert_err(mpm_barrier_new(barrier_m, &b, 0, -1), MPM_EVALUE,
-                       "ValueError: parties must be > 0");
+    t_assert_err(mpm_barrier_new(barrier_m, &b, 0, -1), MPM_EVALUE,
+                 "ValueError: parties must be > 0");
     cr_assert_null(b);
-    barrier_assert_err(mpm_barrier_new(barrier_m, &b, -4, -1), MPM_EVALUE,
-                       "ValueError: parties must be > 0");
-    barrier_assert_err(mpm_barrier_new(barrier_m, &b, 2, -2), MPM_EINVAL,
-                       "invalid timeout -2 ms (-1: none, or >= 0)");
+    t_assert_err(mpm_barrier_new(barrier_m, &b, -4, -1), MPM_EVALUE,
+                 "ValueError: parties must be > 0");
+    t_assert_err(mpm_barrier_new(barrier_m, &b, 2, -2), MPM_EINVAL,
+                 "invalid timeout -2 ms (-1: none, or >= 0)");
     cr_assert_null(b);
     cr_assert_eq(mpm_barrier_new(NULL, &b, 2, -1), MPM_EINVAL);
 
     b = barrier_new(2, -1);
     int64_t v;
     bool f;
-    barrier_assert_err(mpm_barrier_wait(b, -2, &v), MPM_EINVAL,
-                       "invalid timeout -2 ms (-1: none, or >= 0)");
-    barrier_assert_err(mpm_barrier_wait(NULL, -1, &v), MPM_EINVAL, "ValueError: NULL handle");
-    barrier_assert_err(mpm_barrier_abort(NULL), MPM_EINVAL, "ValueError: NULL handle");
-    barrier_assert_err(mpm_barrier_reset(NULL), MPM_EINVAL, "ValueError: NULL handle");
-    barrier_assert_err(mpm_barrier_parties(NULL, &v), MPM_EINVAL, "ValueError: NULL handle");
-    barrier_assert_err(mpm_barrier_n_waiting(NULL, &v), MPM_EINVAL, "ValueError: NULL handle");
-    barrier_assert_err(mpm_barrier_broken(NULL, &f), MPM_EINVAL, "ValueError: NULL handle");
-    barrier_assert_err(mpm_barrier_parties(b, NULL), MPM_EINVAL,
-                       "mpm_barrier_parties: out is NULL");
-    barrier_assert_err(mpm_barrier_n_waiting(b, NULL), MPM_EINVAL,
-                       "mpm_barrier_n_waiting: out is NULL");
-    barrier_assert_err(mpm_barrier_broken(b, NULL), MPM_EINVAL, "mpm_barrier_broken: out is NULL");
+    t_assert_err(mpm_barrier_wait(b, -2, &v), MPM_EINVAL,
+                 "invalid timeout -2 ms (-1: none, or >= 0)");
+    t_assert_err(mpm_barrier_wait(NULL, -1, &v), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_barrier_abort(NULL), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_barrier_reset(NULL), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_barrier_parties(NULL, &v), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_barrier_n_waiting(NULL, &v), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_barrier_broken(NULL, &f), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_barrier_parties(b, NULL), MPM_EINVAL, "mpm_barrier_parties: out is NULL");
+    t_assert_err(mpm_barrier_n_waiting(b, NULL), MPM_EINVAL, "mpm_barrier_n_waiting: out is NULL");
+    t_assert_err(mpm_barrier_broken(b, NULL), MPM_EINVAL, "mpm_barrier_broken: out is NULL");
     /* none of that touched the barrier */
     cr_assert_eq(barrier_n_waiting(b), 0);
     cr_assert_not(barrier_is_broken(b));
@@ -222,10 +187,10 @@ Test(barrier, one_party_passes_at_once)
     mpm_barrier *b = barrier_new(1, -1);
     for (int i = 0; i < 3; i++) {
         int64_t idx = -1;
-        BARRIER_OK(mpm_barrier_wait(b, -1, &idx));
+        T_OK(mpm_barrier_wait(b, -1, &idx));
         cr_assert_eq(idx, 0);
     }
-    BARRIER_OK(mpm_barrier_wait(b, 0, NULL));
+    T_OK(mpm_barrier_wait(b, 0, NULL));
     mpm_barrier_close(b);
     barrier_assert_no_objects();
 }
@@ -239,7 +204,7 @@ Test(barrier, indices_follow_arrival_as_in_python)
         barrier_start(&w[0], b, -1, 1);
         barrier_start(&w[1], b, 10000, 2);
         int64_t idx = -1;
-        BARRIER_OK(mpm_barrier_wait(b, -1, &idx));
+        T_OK(mpm_barrier_wait(b, -1, &idx));
         cr_assert_eq(idx, 2);
         for (int i = 0; i < 2; i++) {
             pthread_join(w[i].t, NULL);
@@ -271,7 +236,7 @@ Test(barrier, four_processes_two_rounds_distinct_indices)
     }
     int seen1[N] = {0}, seen2[N] = {0};
     for (int i = 0; i < N; i++) {
-        int st = barrier_wait_child(p[i]);
+        int st = t_wait_child(p[i]);
         cr_assert(st >= 16 && st < 16 + N * N, "child %d: status %d", i, st);
         seen1[(st - 16) / N]++;
         seen2[(st - 16) % N]++;
@@ -294,32 +259,32 @@ Test(barrier, abort_breaks_it_for_waiters_and_later_callers_until_reset)
     barrier_waiter w[2];
     barrier_start(&w[0], b, -1, 1);
     barrier_start(&w[1], b, 10000, 2);
-    BARRIER_OK(mpm_barrier_abort(b));
+    T_OK(mpm_barrier_abort(b));
     barrier_assert_broken_waiter(&w[0]);
     barrier_assert_broken_waiter(&w[1]);
     cr_assert(barrier_is_broken(b));
     cr_assert_eq(barrier_n_waiting(b), 0);
     /* later waits fail at once, whatever their timeout */
-    int64_t t0 = barrier_now_ms();
-    barrier_assert_err(mpm_barrier_wait(b, -1, NULL), MPM_EBROKEN, "BrokenBarrierError");
-    barrier_assert_err(mpm_barrier_wait(b, 0, NULL), MPM_EBROKEN, "BrokenBarrierError");
-    cr_assert_lt(barrier_now_ms() - t0, 1000);
-    BARRIER_OK(mpm_barrier_abort(b)); /* again: still broken, no harm */
+    int64_t t0 = t_now_ms();
+    t_assert_err(mpm_barrier_wait(b, -1, NULL), MPM_EBROKEN, "BrokenBarrierError");
+    t_assert_err(mpm_barrier_wait(b, 0, NULL), MPM_EBROKEN, "BrokenBarrierError");
+    cr_assert_lt(t_now_ms() - t0, 1000);
+    T_OK(mpm_barrier_abort(b)); /* again: still broken, no harm */
     cr_assert(barrier_is_broken(b));
-    BARRIER_OK(mpm_barrier_reset(b));
+    T_OK(mpm_barrier_reset(b));
     cr_assert_not(barrier_is_broken(b));
     /* fresh: a full round works again */
     mpm_barrier *b2 = barrier_new(2, -1);
     barrier_start(&w[0], b2, -1, 1);
     int64_t idx = -1;
-    BARRIER_OK(mpm_barrier_wait(b2, -1, &idx));
+    T_OK(mpm_barrier_wait(b2, -1, &idx));
     cr_assert_eq(idx, 1);
     pthread_join(w[0].t, NULL);
     cr_assert_eq(w[0].rc, 0);
     cr_assert_eq(w[0].index, 0);
     barrier_start(&w[0], b, -1, 1);
     barrier_start(&w[1], b, -1, 2);
-    BARRIER_OK(mpm_barrier_wait(b, -1, &idx));
+    T_OK(mpm_barrier_wait(b, -1, &idx));
     cr_assert_eq(idx, 2);
     for (int i = 0; i < 2; i++) {
         pthread_join(w[i].t, NULL);
@@ -336,20 +301,20 @@ Test(barrier, reset_fails_current_waiters_and_leaves_it_fresh)
     mpm_barrier *b = barrier_new(2, -1);
     barrier_waiter w;
     barrier_start(&w, b, -1, 1);
-    BARRIER_OK(mpm_barrier_reset(b));
+    T_OK(mpm_barrier_reset(b));
     barrier_assert_broken_waiter(&w);
     cr_assert_not(barrier_is_broken(b));
     cr_assert_eq(barrier_n_waiting(b), 0);
     /* the next round starts from index 0 */
     barrier_start(&w, b, -1, 1);
     int64_t idx = -1;
-    BARRIER_OK(mpm_barrier_wait(b, -1, &idx));
+    T_OK(mpm_barrier_wait(b, -1, &idx));
     cr_assert_eq(idx, 1);
     pthread_join(w.t, NULL);
     cr_assert_eq(w.rc, 0);
     cr_assert_eq(w.index, 0);
     /* reset with nobody waiting is a no-op */
-    BARRIER_OK(mpm_barrier_reset(b));
+    T_OK(mpm_barrier_reset(b));
     cr_assert_not(barrier_is_broken(b));
     mpm_barrier_close(b);
     barrier_assert_no_objects();
@@ -362,14 +327,14 @@ Test(barrier, a_timeout_breaks_it_for_everyone)
     mpm_barrier *b = barrier_new(3, -1);
     barrier_waiter w;
     barrier_start(&w, b, -1, 1);
-    int64_t t0 = barrier_now_ms();
-    barrier_assert_err(mpm_barrier_wait(b, 200, NULL), MPM_EBROKEN, "BrokenBarrierError");
-    int64_t took = barrier_now_ms() - t0;
+    int64_t t0 = t_now_ms();
+    t_assert_err(mpm_barrier_wait(b, 200, NULL), MPM_EBROKEN, "BrokenBarrierError");
+    int64_t took = t_now_ms() - t0;
     cr_assert(took >= 150 && took <= 1500, "a 200 ms wait took %lld ms", (long long)took);
     barrier_assert_broken_waiter(&w);
     cr_assert_leq(w.done_at - t0, 1500);
     cr_assert(barrier_is_broken(b));
-    barrier_assert_err(mpm_barrier_wait(b, -1, NULL), MPM_EBROKEN, "BrokenBarrierError");
+    t_assert_err(mpm_barrier_wait(b, -1, NULL), MPM_EBROKEN, "BrokenBarrierError");
     mpm_barrier_close(b);
     barrier_assert_no_objects();
 }
@@ -377,20 +342,19 @@ Test(barrier, a_timeout_breaks_it_for_everyone)
 Test(barrier, the_default_timeout_applies)
 {
     mpm_barrier *b = barrier_new(2, 200);
-    int64_t t0 = barrier_now_ms();
-    barrier_assert_err(mpm_barrier_wait(b, MPM_BARRIER_DEFAULT, NULL), MPM_EBROKEN,
-                       "BrokenBarrierError");
-    int64_t took = barrier_now_ms() - t0;
+    int64_t t0 = t_now_ms();
+    t_assert_err(mpm_barrier_wait(b, MPM_BARRIER_DEFAULT, NULL), MPM_EBROKEN, "BrokenBarrierError");
+    int64_t took = t_now_ms() - t0;
     cr_assert(took >= 150 && took <= 1500, "a 200 ms default took %lld ms", (long long)took);
     cr_assert(barrier_is_broken(b));
-    BARRIER_OK(mpm_barrier_reset(b));
+    T_OK(mpm_barrier_reset(b));
     /* an explicit timeout overrides the default: -1 waits past 200 ms */
     barrier_waiter w;
     barrier_start(&w, b, -1, 1);
-    barrier_sleep_ms(400);
+    t_sleep_ms(400);
     cr_assert_eq(barrier_n_waiting(b), 1);
     int64_t idx = -1;
-    BARRIER_OK(mpm_barrier_wait(b, MPM_BARRIER_DEFAULT, &idx));
+    T_OK(mpm_barrier_wait(b, MPM_BARRIER_DEFAULT, &idx));
     cr_assert_eq(idx, 1);
     pthread_join(w.t, NULL);
     cr_assert_eq(w.rc, 0);
@@ -406,14 +370,14 @@ Test(barrier, timeout_zero_never_waits)
     barrier_waiter w;
     barrier_start(&w, b, -1, 1);
     int64_t idx = -1;
-    BARRIER_OK(mpm_barrier_wait(b, 0, &idx));
+    T_OK(mpm_barrier_wait(b, 0, &idx));
     cr_assert_eq(idx, 1);
     pthread_join(w.t, NULL);
     cr_assert_eq(w.rc, 0);
     /* any other party with no time left breaks it at once, as Python's does */
-    int64_t t0 = barrier_now_ms();
-    barrier_assert_err(mpm_barrier_wait(b, 0, NULL), MPM_EBROKEN, "BrokenBarrierError");
-    cr_assert_lt(barrier_now_ms() - t0, 1000);
+    int64_t t0 = t_now_ms();
+    t_assert_err(mpm_barrier_wait(b, 0, NULL), MPM_EBROKEN, "BrokenBarrierError");
+    cr_assert_lt(t_now_ms() - t0, 1000);
     cr_assert(barrier_is_broken(b));
     cr_assert_eq(barrier_n_waiting(b), 0);
     mpm_barrier_close(b);
@@ -435,9 +399,9 @@ Test(barrier, sigkill_of_a_waiter_breaks_it_for_the_others)
     barrier_waiter w[2];
     barrier_start(&w[0], b, -1, 2);
     barrier_start(&w[1], b, 20000, 3);
-    int64_t t0 = barrier_now_ms();
+    int64_t t0 = t_now_ms();
     cr_assert_eq(kill(p, SIGKILL), 0);
-    cr_assert_eq(barrier_wait_child(p), 128 + SIGKILL);
+    cr_assert_eq(t_wait_child(p), 128 + SIGKILL);
     for (int i = 0; i < 2; i++) {
         barrier_assert_broken_waiter(&w[i]);
         cr_assert_leq(w[i].done_at - t0, 1000, "waiter %d released %lld ms after the kill", i,
@@ -445,7 +409,7 @@ Test(barrier, sigkill_of_a_waiter_breaks_it_for_the_others)
     }
     cr_assert(barrier_is_broken(b));
     cr_assert_eq(barrier_n_waiting(b), 0);
-    BARRIER_OK(mpm_barrier_reset(b));
+    T_OK(mpm_barrier_reset(b));
     cr_assert_not(barrier_is_broken(b));
     mpm_barrier_close(b);
     barrier_assert_no_objects();
@@ -462,11 +426,11 @@ Test(barrier, a_process_exiting_without_waiting_breaks_nothing)
         int64_t n = 0;
         _exit(mpm_barrier_n_waiting(b, &n) || n != 1 ? 2 : 0);
     }
-    cr_assert_eq(barrier_wait_child(p), 0);
-    barrier_sleep_ms(100);
+    cr_assert_eq(t_wait_child(p), 0);
+    t_sleep_ms(100);
     cr_assert_not(barrier_is_broken(b));
     cr_assert_eq(barrier_n_waiting(b), 1);
-    BARRIER_OK(mpm_barrier_wait(b, -1, NULL));
+    T_OK(mpm_barrier_wait(b, -1, NULL));
     pthread_join(w.t, NULL);
     cr_assert_eq(w.rc, 0);
     mpm_barrier_close(b);
@@ -493,49 +457,49 @@ Test(barrier, the_server_checks_raw_arguments)
     mpm_barrier *b = barrier_new(1, -1), *x = NULL;
     mpm_val a[3];
     a[0] = MPM_INT(-5);
-    barrier_assert_err(mpmi_call(&b->h, MPMI_OP_B_WAIT, a, 1, MPMI_SINK_NONE), MPM_EVALUE,
-                       "ValueError: timeout must be -1 (none) or >= 0");
+    t_assert_err(mpmi_call(&b->h, MPMI_OP_B_WAIT, a, 1, MPMI_SINK_NONE), MPM_EVALUE,
+                 "ValueError: timeout must be -1 (none) or >= 0");
     a[0] = MPM_STR("x");
-    barrier_assert_err(mpmi_call(&b->h, MPMI_OP_B_WAIT, a, 1, MPMI_SINK_NONE), MPM_ETYPE,
-                       "TypeError: 'str' object cannot be interpreted as an integer");
-    barrier_assert_err(mpmi_call(&b->h, MPMI_OP_B_ABORT, a, 1, MPMI_SINK_NONE), MPM_EARGS,
-                       "TypeError: Barrier.B_ABORT takes 0 arguments (1 given)");
-    barrier_assert_err(mpmi_call(&b->h, MPMI_OP_E_SET, NULL, 0, MPMI_SINK_NONE), MPM_ENOMETHOD,
-                       "AttributeError: 'Barrier' object has no method E_SET");
+    t_assert_err(mpmi_call(&b->h, MPMI_OP_B_WAIT, a, 1, MPMI_SINK_NONE), MPM_ETYPE,
+                 "TypeError: 'str' object cannot be interpreted as an integer");
+    t_assert_err(mpmi_call(&b->h, MPMI_OP_B_ABORT, a, 1, MPMI_SINK_NONE), MPM_EARGS,
+                 "TypeError: Barrier.B_ABORT takes 0 arguments (1 given)");
+    t_assert_err(mpmi_call(&b->h, MPMI_OP_E_SET, NULL, 0, MPMI_SINK_NONE), MPM_ENOMETHOD,
+                 "AttributeError: 'Barrier' object has no method E_SET");
     cr_assert_not(barrier_is_broken(b));
     /* no timeout at all: the barrier's default */
     int64_t idx = -1;
-    BARRIER_OK(mpmi_call(&b->h, MPMI_OP_B_WAIT, NULL, 0, MPMI_SINK_INT(&idx)));
+    T_OK(mpmi_call(&b->h, MPMI_OP_B_WAIT, NULL, 0, MPMI_SINK_INT(&idx)));
     cr_assert_eq(idx, 0);
     mpm_val *snap = NULL;
-    BARRIER_OK(mpmi_call(&b->h, MPMI_OP_COPY, NULL, 0, MPMI_SINK_VAL(&snap)));
+    T_OK(mpmi_call(&b->h, MPMI_OP_COPY, NULL, 0, MPMI_SINK_VAL(&snap)));
     char *r = mpm_val_repr(*snap);
     cr_assert_str_eq(r, "[1, 0, False]");
     free(r);
     mpm_val_free(snap);
 
-    barrier_assert_err(mpmi_create(barrier_m, MPM_OBJ_BARRIER, 0, NULL, 0, (void **)&x),
-                       MPM_EARGS, "TypeError: Barrier() takes 1 or 2 arguments (0 given)");
+    t_assert_err(mpmi_create(barrier_m, MPM_OBJ_BARRIER, 0, NULL, 0, (void **)&x), MPM_EARGS,
+                 "TypeError: Barrier() takes 1 or 2 arguments (0 given)");
     a[0] = MPM_INT(2);
     a[1] = MPM_INT(-5);
-    barrier_assert_err(mpmi_create(barrier_m, MPM_OBJ_BARRIER, 0, a, 2, (void **)&x), MPM_EVALUE,
-                       "ValueError: timeout must be -1 (none) or >= 0");
+    t_assert_err(mpmi_create(barrier_m, MPM_OBJ_BARRIER, 0, a, 2, (void **)&x), MPM_EVALUE,
+                 "ValueError: timeout must be -1 (none) or >= 0");
     a[1] = MPM_STR("x");
-    barrier_assert_err(mpmi_create(barrier_m, MPM_OBJ_BARRIER, 0, a, 2, (void **)&x), MPM_ETYPE,
-                       "TypeError: 'str' object cannot be interpreted as an integer");
+    t_assert_err(mpmi_create(barrier_m, MPM_OBJ_BARRIER, 0, a, 2, (void **)&x), MPM_ETYPE,
+                 "TypeError: 'str' object cannot be interpreted as an integer");
     a[1] = MPM_INT(1);
     a[2] = MPM_INT(1);
-    barrier_assert_err(mpmi_create(barrier_m, MPM_OBJ_BARRIER, 0, a, 3, (void **)&x), MPM_EARGS,
-                       "TypeError: Barrier() takes 1 or 2 arguments (3 given)");
+    t_assert_err(mpmi_create(barrier_m, MPM_OBJ_BARRIER, 0, a, 3, (void **)&x), MPM_EARGS,
+                 "TypeError: Barrier() takes 1 or 2 arguments (3 given)");
     /* Barrier(parties) alone, and a nil timeout: no default timeout */
-    BARRIER_OK(mpmi_create(barrier_m, MPM_OBJ_BARRIER, 0, a, 1, (void **)&x));
+    T_OK(mpmi_create(barrier_m, MPM_OBJ_BARRIER, 0, a, 1, (void **)&x));
     mpm_barrier_close(x);
     a[1] = MPM_NONE;
-    BARRIER_OK(mpmi_create(barrier_m, MPM_OBJ_BARRIER, 0, a, 2, (void **)&x));
+    T_OK(mpmi_create(barrier_m, MPM_OBJ_BARRIER, 0, a, 2, (void **)&x));
     barrier_waiter w;
     barrier_start(&w, x, MPM_BARRIER_DEFAULT, 1);
-    barrier_sleep_ms(100);
-    BARRIER_OK(mpm_barrier_wait(x, INT64_MAX, &idx)); /* enormous: like none, no overflow */
+    t_sleep_ms(100);
+    T_OK(mpm_barrier_wait(x, INT64_MAX, &idx)); /* enormous: like none, no overflow */
     cr_assert_eq(idx, 1);
     pthread_join(w.t, NULL);
     cr_assert_eq(w.rc, 0);
@@ -549,9 +513,9 @@ Test(barrier, an_enormous_timeout_waits_like_none)
     mpm_barrier *b = barrier_new(2, -1);
     barrier_waiter w;
     barrier_start(&w, b, INT64_MAX, 1);
-    barrier_sleep_ms(100);
+    t_sleep_ms(100);
     cr_assert_not(barrier_is_broken(b));
-    BARRIER_OK(mpm_barrier_wait(b, -1, NULL));
+    T_OK(mpm_barrier_wait(b, -1, NULL));
     pthread_join(w.t, NULL);
     cr_assert_eq(w.rc, 0);
     cr_assert_eq(w.index, 0);

@@ -19,6 +19,8 @@
 
 #include <mpm/mpm.h>
 
+#include "support/support.h"
+
 #include "proxy/client.h" /* raw calls: what a client in another language may send */
 
 static mpm_manager *cond_m;
@@ -37,38 +39,10 @@ static void cond_teardown(void)
 
 TestSuite(condition, .init = cond_setup, .fini = cond_teardown, .timeout = 30);
 
-#define COND_OK(expr)                                                                              \
-    do {                                                                                           \
-        int cond_rc_ = (expr);                                                                     \
-        cr_assert_eq(cond_rc_, 0, "%s: %d (%s)", #expr, cond_rc_, mpm_last_error());               \
-    } while (0)
-
-/* rc must be code, and the thread's message exactly msg. */
-#define cond_assert_err(expr, code, msg)                                                           \
-    do {                                                                                           \
-        int cond_rc_ = (expr);                                                                     \
-        cr_assert_eq(cond_rc_, (code), "%s: got %d (%s)", #expr, cond_rc_, mpm_last_error());      \
-        cr_assert_str_eq(mpm_last_error(), (msg), "%s", #expr);                                    \
-    } while (0)
-
-static int64_t cond_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void cond_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts)) {
-    }
-}
-
 static mpm_condition *cond_new(void *lock)
 {
     mpm_condition *c = NULL;
-    COND_OK(mpm_condition_new(cond_m, &c, lock));
+    T_OK(mpm_condition_new(cond_m, &c, lock));
     cr_assert_not_null(c);
     return c;
 }
@@ -76,7 +50,7 @@ static mpm_condition *cond_new(void *lock)
 static void cond_assert_repr(void *h, const char *want)
 {
     char *s = NULL, b[256];
-    COND_OK(mpm_handle_repr(h, &s));
+    T_OK(mpm_handle_repr(h, &s));
     snprintf(b, sizeof b, "%s", s);
     free(s);
     cr_assert_str_eq(b, want);
@@ -86,7 +60,7 @@ static void cond_assert_repr(void *h, const char *want)
 static int cond_nwaiting(mpm_condition *c)
 {
     char *s = NULL;
-    COND_OK(mpm_handle_repr(c, &s));
+    T_OK(mpm_handle_repr(c, &s));
     char *comma = strrchr(s, ',');
     cr_assert_not_null(comma, "%s", s);
     int n = atoi(comma + 1);
@@ -97,17 +71,17 @@ static int cond_nwaiting(mpm_condition *c)
 /* Poll until want waiters are parked on c, up to ms. */
 static int cond_nwaiting_settle(mpm_condition *c, int want, int ms)
 {
-    int64_t end = cond_now_ms() + ms;
+    int64_t end = t_now_ms() + ms;
     int n;
-    while ((n = cond_nwaiting(c)) != want && cond_now_ms() < end)
-        cond_sleep_ms(5);
+    while ((n = cond_nwaiting(c)) != want && t_now_ms() < end)
+        t_sleep_ms(5);
     return n;
 }
 
 static size_t cond_objects(void)
 {
     size_t n = 999;
-    COND_OK(mpm_manager_object_count(cond_m, &n));
+    T_OK(mpm_manager_object_count(cond_m, &n));
     return n;
 }
 
@@ -115,18 +89,11 @@ static size_t cond_objects(void)
 static void cond_assert_no_objects(void)
 {
     size_t n = 999;
-    int64_t end = cond_now_ms() + 5000;
+    int64_t end = t_now_ms() + 5000;
     /* a dead child's handles go when the server reads its EOF: let it settle */
-    while ((n = cond_objects()) != 0 && cond_now_ms() < end)
-        cond_sleep_ms(10);
+    while ((n = cond_objects()) != 0 && t_now_ms() < end)
+        t_sleep_ms(10);
     cr_assert_eq(n, 0, "%zu objects left on the server", n);
-}
-
-static int cond_wait_child(pid_t p)
-{
-    int st = 0;
-    if (waitpid(p, &st, 0) != p) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
 /* Fork a child that waits on c (with the lock) for up to timeout_ms and
@@ -157,8 +124,8 @@ static pid_t cond_spawn_waiter(mpm_condition *c, int idx, int64_t timeout_ms, in
     cr_assert_eq(read(ready[0], &ch, 1), 1, "waiter %d did not start", idx);
     close(ready[0]);
     /* the child held the lock when it said ready: getting it means it waits */
-    COND_OK(mpm_condition_acquire(c, 5000));
-    COND_OK(mpm_condition_release(c));
+    T_OK(mpm_condition_acquire(c, 5000));
+    T_OK(mpm_condition_release(c));
     return p;
 }
 
@@ -166,9 +133,9 @@ static pid_t cond_spawn_waiter(mpm_condition *c, int idx, int64_t timeout_ms, in
 static int cond_read_now(int fd, char *buf, int max, int ms)
 {
     int n = 0;
-    int64_t end = cond_now_ms() + ms;
+    int64_t end = t_now_ms() + ms;
     while (n < max) {
-        int64_t left = end - cond_now_ms();
+        int64_t left = end - t_now_ms();
         struct pollfd pf = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&pf, 1, (int)left) <= 0) break;
         ssize_t r = read(fd, buf + n, (size_t)(max - n));
@@ -188,12 +155,12 @@ Test(condition, without_a_lock_it_makes_an_rlock_of_its_own)
     cond_assert_repr(c, "<Condition(<unlocked _thread.RLock object owner=0 count=0>, 0)>");
     /* the RLock is a server object of its own, and goes with the condition */
     cr_assert_eq(cond_objects(), 2);
-    COND_OK(mpm_condition_acquire(c, 0));
-    COND_OK(mpm_condition_acquire(c, 0)); /* re-entrant */
-    COND_OK(mpm_condition_release(c));
-    COND_OK(mpm_condition_release(c));
-    cond_assert_err(mpm_condition_release(c), MPM_ERUNTIME,
-                    "RuntimeError: cannot release un-acquired lock");
+    T_OK(mpm_condition_acquire(c, 0));
+    T_OK(mpm_condition_acquire(c, 0)); /* re-entrant */
+    T_OK(mpm_condition_release(c));
+    T_OK(mpm_condition_release(c));
+    t_assert_err(mpm_condition_release(c), MPM_ERUNTIME,
+                 "RuntimeError: cannot release un-acquired lock");
     mpm_condition_close(c);
     mpm_condition_close(NULL);
     cond_assert_no_objects();
@@ -203,22 +170,22 @@ Test(condition, over_a_lock_shares_it_and_keeps_it_alive)
 {
     mpm_lock *l = NULL;
     bool locked = false;
-    COND_OK(mpm_lock_new(cond_m, &l));
+    T_OK(mpm_lock_new(cond_m, &l));
     mpm_condition *c = cond_new(l);
     cond_assert_repr(c, "<Condition(<unlocked _thread.lock object>, 0)>");
-    COND_OK(mpm_condition_acquire(c, 0));
-    COND_OK(mpm_lock_locked(l, &locked));
+    T_OK(mpm_condition_acquire(c, 0));
+    T_OK(mpm_lock_locked(l, &locked));
     cr_assert(locked);
     /* one lock: its own handle sees it held, and (a Lock) may release it */
-    cond_assert_err(mpm_lock_acquire(l, 0, NULL), MPM_ETIMEDOUT, "timed out");
-    COND_OK(mpm_lock_release(l));
-    cond_assert_err(mpm_condition_release(c), MPM_ERUNTIME, "RuntimeError: release unlocked lock");
+    t_assert_err(mpm_lock_acquire(l, 0, NULL), MPM_ETIMEDOUT, "timed out");
+    T_OK(mpm_lock_release(l));
+    t_assert_err(mpm_condition_release(c), MPM_ERUNTIME, "RuntimeError: release unlocked lock");
     /* closing the lock's handle leaves it to the condition */
     mpm_lock_close(l);
     cr_assert_eq(cond_objects(), 2);
-    COND_OK(mpm_condition_acquire(c, 0));
+    T_OK(mpm_condition_acquire(c, 0));
     cond_assert_repr(c, "<Condition(<locked _thread.lock object>, 0)>");
-    COND_OK(mpm_condition_release(c));
+    T_OK(mpm_condition_release(c));
     mpm_condition_close(c);
     cond_assert_no_objects();
 }
@@ -226,14 +193,14 @@ Test(condition, over_a_lock_shares_it_and_keeps_it_alive)
 Test(condition, over_an_rlock)
 {
     mpm_rlock *r = NULL;
-    COND_OK(mpm_rlock_new(cond_m, &r));
+    T_OK(mpm_rlock_new(cond_m, &r));
     mpm_condition *c = cond_new(r);
-    COND_OK(mpm_rlock_acquire(r, 0, NULL));
+    T_OK(mpm_rlock_acquire(r, 0, NULL));
     /* held through the RLock's handle is held for the condition too */
-    COND_OK(mpm_condition_notify(c, 1));
-    COND_OK(mpm_condition_release(c));
-    cond_assert_err(mpm_rlock_release(r), MPM_ERUNTIME,
-                    "RuntimeError: cannot release un-acquired lock");
+    T_OK(mpm_condition_notify(c, 1));
+    T_OK(mpm_condition_release(c));
+    t_assert_err(mpm_rlock_release(r), MPM_ERUNTIME,
+                 "RuntimeError: cannot release un-acquired lock");
     mpm_condition_close(c);
     cr_assert_eq(cond_objects(), 1);
     mpm_rlock_close(r);
@@ -244,35 +211,35 @@ Test(condition, bad_arguments)
 {
     mpm_value *v = NULL;
     mpm_condition *c = (mpm_condition *)1;
-    COND_OK(mpm_value_new(cond_m, &v, 'i', MPM_INT(0)));
-    cond_assert_err(mpm_condition_new(cond_m, &c, v), MPM_ETYPE,
-                    "TypeError: Condition() needs a Lock or an RLock");
+    T_OK(mpm_value_new(cond_m, &v, 'i', MPM_INT(0)));
+    t_assert_err(mpm_condition_new(cond_m, &c, v), MPM_ETYPE,
+                 "TypeError: Condition() needs a Lock or an RLock");
     cr_assert_null(c);
     cr_assert_eq(mpm_condition_new(NULL, &c, NULL), MPM_EINVAL);
     c = cond_new(NULL);
     bool b;
-    cond_assert_err(mpm_condition_acquire(c, -2), MPM_EINVAL,
-                    "invalid timeout -2 ms (-1: none, or >= 0)");
-    cond_assert_err(mpm_condition_wait(c, -5, &b), MPM_EINVAL,
-                    "invalid timeout -5 ms (-1: none, or >= 0)");
-    cond_assert_err(mpm_condition_acquire(NULL, 0), MPM_EINVAL, "ValueError: NULL handle");
-    cond_assert_err(mpm_condition_release(NULL), MPM_EINVAL, "ValueError: NULL handle");
-    cond_assert_err(mpm_condition_wait(NULL, 0, &b), MPM_EINVAL, "ValueError: NULL handle");
-    cond_assert_err(mpm_condition_notify(NULL, 1), MPM_EINVAL, "ValueError: NULL handle");
-    cond_assert_err(mpm_condition_notify_all(NULL), MPM_EINVAL, "ValueError: NULL handle");
-    cond_assert_err(mpm_condition_wait_for(c, NULL, NULL, 0, &b), MPM_EINVAL,
-                    "mpm_condition_wait_for: pred is NULL");
-    COND_OK(mpm_condition_acquire(c, 0));
-    COND_OK(mpm_batch_begin(cond_m));
-    cond_assert_err(mpm_condition_wait(c, 0, &b), MPM_EBATCH,
-                    "mpm_condition_wait cannot be queued in a batch");
-    cond_assert_err(mpm_condition_acquire(c, 0), MPM_EBATCH,
-                    "mpm_condition_acquire cannot be queued in a batch");
-    COND_OK(mpm_condition_notify_all(c));
-    COND_OK(mpm_condition_release(c));
-    COND_OK(mpm_batch_exec(cond_m, NULL, 0));
-    cond_assert_err(mpm_condition_release(c), MPM_ERUNTIME,
-                    "RuntimeError: cannot release un-acquired lock");
+    t_assert_err(mpm_condition_acquire(c, -2), MPM_EINVAL,
+                 "invalid timeout -2 ms (-1: none, or >= 0)");
+    t_assert_err(mpm_condition_wait(c, -5, &b), MPM_EINVAL,
+                 "invalid timeout -5 ms (-1: none, or >= 0)");
+    t_assert_err(mpm_condition_acquire(NULL, 0), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_condition_release(NULL), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_condition_wait(NULL, 0, &b), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_condition_notify(NULL, 1), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_condition_notify_all(NULL), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_condition_wait_for(c, NULL, NULL, 0, &b), MPM_EINVAL,
+                 "mpm_condition_wait_for: pred is NULL");
+    T_OK(mpm_condition_acquire(c, 0));
+    T_OK(mpm_batch_begin(cond_m));
+    t_assert_err(mpm_condition_wait(c, 0, &b), MPM_EBATCH,
+                 "mpm_condition_wait cannot be queued in a batch");
+    t_assert_err(mpm_condition_acquire(c, 0), MPM_EBATCH,
+                 "mpm_condition_acquire cannot be queued in a batch");
+    T_OK(mpm_condition_notify_all(c));
+    T_OK(mpm_condition_release(c));
+    T_OK(mpm_batch_exec(cond_m, NULL, 0));
+    t_assert_err(mpm_condition_release(c), MPM_ERUNTIME,
+                 "RuntimeError: cannot release un-acquired lock");
     mpm_condition_close(c);
     mpm_value_close(v);
     cond_assert_no_objects();
@@ -282,14 +249,14 @@ Test(condition, wait_and_notify_without_the_lock_are_runtime_errors)
 {
     mpm_condition *c = cond_new(NULL);
     bool b = true;
-    cond_assert_err(mpm_condition_wait(c, 0, &b), MPM_ERUNTIME,
-                    "RuntimeError: cannot wait on un-acquired lock");
-    cond_assert_err(mpm_condition_wait(c, -1, &b), MPM_ERUNTIME,
-                    "RuntimeError: cannot wait on un-acquired lock");
-    cond_assert_err(mpm_condition_notify(c, 1), MPM_ERUNTIME,
-                    "RuntimeError: cannot notify on un-acquired lock");
-    cond_assert_err(mpm_condition_notify_all(c), MPM_ERUNTIME,
-                    "RuntimeError: cannot notify on un-acquired lock");
+    t_assert_err(mpm_condition_wait(c, 0, &b), MPM_ERUNTIME,
+                 "RuntimeError: cannot wait on un-acquired lock");
+    t_assert_err(mpm_condition_wait(c, -1, &b), MPM_ERUNTIME,
+                 "RuntimeError: cannot wait on un-acquired lock");
+    t_assert_err(mpm_condition_notify(c, 1), MPM_ERUNTIME,
+                 "RuntimeError: cannot notify on un-acquired lock");
+    t_assert_err(mpm_condition_notify_all(c), MPM_ERUNTIME,
+                 "RuntimeError: cannot notify on un-acquired lock");
     /* held by another process does not count */
     pid_t p = fork();
     cr_assert_geq(p, 0);
@@ -298,9 +265,9 @@ Test(condition, wait_and_notify_without_the_lock_are_runtime_errors)
         if (mpm_condition_notify(c, 1)) _exit(3);
         _exit(0); /* exits holding it */
     }
-    cr_assert_eq(cond_wait_child(p), 0);
-    cond_assert_err(mpm_condition_notify(c, 1), MPM_ERUNTIME,
-                    "RuntimeError: cannot notify on un-acquired lock");
+    cr_assert_eq(t_wait_child(p), 0);
+    t_assert_err(mpm_condition_notify(c, 1), MPM_ERUNTIME,
+                 "RuntimeError: cannot notify on un-acquired lock");
     mpm_condition_close(c);
     cond_assert_no_objects();
 }
@@ -311,23 +278,23 @@ Test(condition, wait_timeout_returns_false_with_the_lock_held_again)
 {
     mpm_condition *c = cond_new(NULL);
     bool notified = true;
-    COND_OK(mpm_condition_acquire(c, 0));
-    COND_OK(mpm_condition_acquire(c, 0));
-    int64_t t0 = cond_now_ms();
-    COND_OK(mpm_condition_wait(c, 200, &notified));
-    int64_t took = cond_now_ms() - t0;
+    T_OK(mpm_condition_acquire(c, 0));
+    T_OK(mpm_condition_acquire(c, 0));
+    int64_t t0 = t_now_ms();
+    T_OK(mpm_condition_wait(c, 200, &notified));
+    int64_t took = t_now_ms() - t0;
     cr_assert(!notified);
     cr_assert(took >= 150 && took <= 1500, "a 200 ms wait took %lld ms", (long long)took);
     /* both levels are back */
     char *s = NULL;
-    COND_OK(mpm_handle_repr(c, &s));
+    T_OK(mpm_handle_repr(c, &s));
     cr_assert(strstr(s, "<Condition(<locked _thread.RLock object owner=") == s, "%s", s);
     cr_assert(strstr(s, " count=2>, 0)>") != NULL, "%s", s);
     free(s);
-    COND_OK(mpm_condition_release(c));
-    COND_OK(mpm_condition_release(c));
-    cond_assert_err(mpm_condition_release(c), MPM_ERUNTIME,
-                    "RuntimeError: cannot release un-acquired lock");
+    T_OK(mpm_condition_release(c));
+    T_OK(mpm_condition_release(c));
+    t_assert_err(mpm_condition_release(c), MPM_ERUNTIME,
+                 "RuntimeError: cannot release un-acquired lock");
     mpm_condition_close(c);
     cond_assert_no_objects();
 }
@@ -336,15 +303,15 @@ Test(condition, wait_zero_never_waits)
 {
     mpm_condition *c = cond_new(NULL);
     bool notified = true;
-    COND_OK(mpm_condition_acquire(c, 0));
-    int64_t t0 = cond_now_ms();
+    T_OK(mpm_condition_acquire(c, 0));
+    int64_t t0 = t_now_ms();
     for (int i = 0; i < 20; i++) {
-        COND_OK(mpm_condition_wait(c, 0, &notified));
+        T_OK(mpm_condition_wait(c, 0, &notified));
         cr_assert(!notified);
     }
-    cr_assert_lt(cond_now_ms() - t0, 1000);
-    COND_OK(mpm_condition_notify(c, 1));
-    COND_OK(mpm_condition_release(c));
+    cr_assert_lt(t_now_ms() - t0, 1000);
+    T_OK(mpm_condition_notify(c, 1));
+    T_OK(mpm_condition_release(c));
     mpm_condition_close(c);
     cond_assert_no_objects();
 }
@@ -372,23 +339,23 @@ Test(condition, wait_zero_lets_the_queued_acquirers_go_first)
 {
     mpm_condition *c = cond_new(NULL);
     bool notified = true;
-    COND_OK(mpm_condition_acquire(c, 0));
+    T_OK(mpm_condition_acquire(c, 0));
     pthread_t th;
     cond_taker t = {.c = c};
     char ch;
     cr_assert_eq(pipe(t.ready), 0);
     cr_assert_eq(pthread_create(&th, NULL, cond_taker_main, &t), 0);
     cr_assert_eq(read(t.ready[0], &ch, 1), 1);
-    cond_sleep_ms(150); /* its acquire is parked */
+    t_sleep_ms(150); /* its acquire is parked */
     cr_assert(!atomic_load(&t.took));
     /* Python's wait(0): release, let the queue have the lock, take it back */
-    COND_OK(mpm_condition_wait(c, 0, &notified));
+    T_OK(mpm_condition_wait(c, 0, &notified));
     cr_assert(!notified);
     cr_assert(atomic_load(&t.took), "the queued acquirer did not get the lock in between");
     pthread_join(th, NULL);
     cr_assert_eq(t.rc, 0);
-    COND_OK(mpm_condition_notify(c, 1)); /* held again */
-    COND_OK(mpm_condition_release(c));
+    T_OK(mpm_condition_notify(c, 1)); /* held again */
+    T_OK(mpm_condition_release(c));
     close(t.ready[0]);
     close(t.ready[1]);
     mpm_condition_close(c);
@@ -408,9 +375,9 @@ Test(condition, a_timed_out_wait_returns_only_once_it_has_the_lock_again)
         close(ready[0]);
         if (mpm_condition_acquire(c, 5000)) _exit(2);
         if (write(ready[1], "r", 1) != 1) _exit(3);
-        int64_t t0 = cond_now_ms();
+        int64_t t0 = t_now_ms();
         if (mpm_condition_wait(c, 200, &notified)) _exit(4);
-        int64_t took = cond_now_ms() - t0;
+        int64_t took = t_now_ms() - t0;
         if (notified) _exit(5);
         /* the parent held the lock from before the deadline until 700 ms */
         if (took < 600) _exit(6);
@@ -420,11 +387,11 @@ Test(condition, a_timed_out_wait_returns_only_once_it_has_the_lock_again)
     close(ready[1]);
     cr_assert_eq(read(ready[0], &ch, 1), 1);
     close(ready[0]);
-    int64_t t0 = cond_now_ms();
-    COND_OK(mpm_condition_acquire(c, 5000));
-    cond_sleep_ms(700 - (int)(cond_now_ms() - t0));
-    COND_OK(mpm_condition_release(c));
-    cr_assert_eq(cond_wait_child(p), 0);
+    int64_t t0 = t_now_ms();
+    T_OK(mpm_condition_acquire(c, 5000));
+    t_sleep_ms(700 - (int)(t_now_ms() - t0));
+    T_OK(mpm_condition_release(c));
+    cr_assert_eq(t_wait_child(p), 0);
     mpm_condition_close(c);
     cond_assert_no_objects();
 }
@@ -436,16 +403,16 @@ Test(condition, a_notified_waiter_outlives_its_deadline_waiting_for_the_lock)
     char got[4];
     cr_assert_eq(pipe(done), 0);
     pid_t p = cond_spawn_waiter(c, 0, 300, done[1]);
-    COND_OK(mpm_condition_acquire(c, 0));
-    COND_OK(mpm_condition_notify(c, 1));
+    T_OK(mpm_condition_acquire(c, 0));
+    T_OK(mpm_condition_notify(c, 1));
     cr_assert_eq(cond_nwaiting(c), 0);
     /* hold the lock past the waiter's deadline: it was notified in time, and
      * re-acquiring has no deadline, as in Python */
-    cond_sleep_ms(600);
-    COND_OK(mpm_condition_release(c));
+    t_sleep_ms(600);
+    T_OK(mpm_condition_release(c));
     cr_assert_eq(cond_read_now(done[0], got, 1, 3000), 1);
     cr_assert_str_eq(got, "0");
-    cr_assert_eq(cond_wait_child(p), 0);
+    cr_assert_eq(t_wait_child(p), 0);
     close(done[0]);
     close(done[1]);
     mpm_condition_close(c);
@@ -467,16 +434,16 @@ Test(condition, notify_one_wakes_exactly_one_waiter_the_oldest)
         pids[i] = cond_spawn_waiter(c, i, 20000, done[1]);
     cr_assert_eq(cond_nwaiting(c), COND_NWAITERS);
     for (int round = 0; round < COND_NWAITERS; round++) {
-        COND_OK(mpm_condition_acquire(c, 5000));
-        COND_OK(mpm_condition_notify(c, 1));
-        COND_OK(mpm_condition_release(c));
+        T_OK(mpm_condition_acquire(c, 5000));
+        T_OK(mpm_condition_notify(c, 1));
+        T_OK(mpm_condition_release(c));
         cr_assert_eq(cond_read_now(done[0], got, 1, 3000), 1, "round %d woke nobody", round);
         cr_assert_eq(got[0], '0' + round, "round %d woke %c", round, got[0]);
         /* and only one */
         cr_assert_eq(cond_nwaiting(c), COND_NWAITERS - 1 - round);
     }
     for (int i = 0; i < COND_NWAITERS; i++)
-        cr_assert_eq(cond_wait_child(pids[i]), 0, "child %d", i);
+        cr_assert_eq(t_wait_child(pids[i]), 0, "child %d", i);
     close(done[0]);
     close(done[1]);
     mpm_condition_close(c);
@@ -492,20 +459,20 @@ Test(condition, notify_all_wakes_every_waiter_and_notify_zero_none)
     pid_t pids[COND_NWAITERS];
     for (int i = 0; i < COND_NWAITERS; i++)
         pids[i] = cond_spawn_waiter(c, i, 20000, done[1]);
-    COND_OK(mpm_condition_acquire(c, 5000));
-    COND_OK(mpm_condition_notify(c, 0));
-    COND_OK(mpm_condition_notify(c, -3));
+    T_OK(mpm_condition_acquire(c, 5000));
+    T_OK(mpm_condition_notify(c, 0));
+    T_OK(mpm_condition_notify(c, -3));
     cr_assert_eq(cond_nwaiting(c), COND_NWAITERS);
-    COND_OK(mpm_condition_notify_all(c));
+    T_OK(mpm_condition_notify_all(c));
     cr_assert_eq(cond_nwaiting(c), 0);
     /* they wait for the lock now: nobody returns while it is held here */
     cr_assert_eq(cond_read_now(done[0], got, 1, 200), 0, "woke before the lock was free: %s", got);
-    COND_OK(mpm_condition_release(c));
+    T_OK(mpm_condition_release(c));
     cr_assert_eq(cond_read_now(done[0], got, COND_NWAITERS, 5000), COND_NWAITERS, "woke %s", got);
     /* each re-acquired in turn, in the order they waited */
     cr_assert_str_eq(got, "012");
     for (int i = 0; i < COND_NWAITERS; i++)
-        cr_assert_eq(cond_wait_child(pids[i]), 0, "child %d", i);
+        cr_assert_eq(t_wait_child(pids[i]), 0, "child %d", i);
     close(done[0]);
     close(done[1]);
     mpm_condition_close(c);
@@ -521,19 +488,19 @@ Test(condition, notify_n_wakes_n)
     pid_t pids[COND_NWAITERS];
     for (int i = 0; i < COND_NWAITERS; i++)
         pids[i] = cond_spawn_waiter(c, i, 20000, done[1]);
-    COND_OK(mpm_condition_acquire(c, 5000));
-    COND_OK(mpm_condition_notify(c, 2));
-    COND_OK(mpm_condition_release(c));
+    T_OK(mpm_condition_acquire(c, 5000));
+    T_OK(mpm_condition_notify(c, 2));
+    T_OK(mpm_condition_release(c));
     cr_assert_eq(cond_read_now(done[0], got, 2, 5000), 2);
     cr_assert_str_eq(got, "01");
     cr_assert_eq(cond_nwaiting(c), 1);
-    COND_OK(mpm_condition_acquire(c, 5000));
-    COND_OK(mpm_condition_notify(c, 5));
-    COND_OK(mpm_condition_release(c));
+    T_OK(mpm_condition_acquire(c, 5000));
+    T_OK(mpm_condition_notify(c, 5));
+    T_OK(mpm_condition_release(c));
     cr_assert_eq(cond_read_now(done[0], got, 1, 5000), 1);
     cr_assert_str_eq(got, "2");
     for (int i = 0; i < COND_NWAITERS; i++)
-        cr_assert_eq(cond_wait_child(pids[i]), 0, "child %d", i);
+        cr_assert_eq(t_wait_child(pids[i]), 0, "child %d", i);
     close(done[0]);
     close(done[1]);
     mpm_condition_close(c);
@@ -549,8 +516,8 @@ Test(condition, producer_and_consumer_hand_over_every_item)
 {
     mpm_condition *c = cond_new(NULL);
     mpm_value *item = NULL, *full = NULL;
-    COND_OK(mpm_value_new(cond_m, &item, 'q', MPM_INT(0)));
-    COND_OK(mpm_value_new(cond_m, &full, 'i', MPM_INT(0)));
+    T_OK(mpm_value_new(cond_m, &item, 'q', MPM_INT(0)));
+    T_OK(mpm_value_new(cond_m, &full, 'i', MPM_INT(0)));
     pid_t p = fork();
     cr_assert_geq(p, 0);
     if (p == 0) {
@@ -569,22 +536,22 @@ Test(condition, producer_and_consumer_hand_over_every_item)
     }
     int64_t sum = 0, f, x;
     for (int i = 1; i <= COND_ITEMS; i++) {
-        COND_OK(mpm_condition_acquire(c, 10000));
+        T_OK(mpm_condition_acquire(c, 10000));
         for (;;) {
-            COND_OK(mpm_value_get_int(full, &f));
+            T_OK(mpm_value_get_int(full, &f));
             if (f) break;
             bool notified;
-            COND_OK(mpm_condition_wait(c, 10000, &notified));
+            T_OK(mpm_condition_wait(c, 10000, &notified));
             cr_assert(notified, "item %d: timed out", i);
         }
-        COND_OK(mpm_value_get_int(item, &x));
+        T_OK(mpm_value_get_int(item, &x));
         cr_assert_eq(x, i * 100, "item %d: got %lld", i, (long long)x);
         sum += x;
-        COND_OK(mpm_value_set(full, MPM_INT(0)));
-        COND_OK(mpm_condition_notify(c, 1));
-        COND_OK(mpm_condition_release(c));
+        T_OK(mpm_value_set(full, MPM_INT(0)));
+        T_OK(mpm_condition_notify(c, 1));
+        T_OK(mpm_condition_release(c));
     }
-    cr_assert_eq(cond_wait_child(p), 0);
+    cr_assert_eq(t_wait_child(p), 0);
     cr_assert_eq(sum, 100 * COND_ITEMS * (COND_ITEMS + 1) / 2);
     mpm_value_close(item);
     mpm_value_close(full);
@@ -609,7 +576,7 @@ Test(condition, wait_for_waits_until_a_shared_value_says_so)
 {
     mpm_condition *c = cond_new(NULL);
     bool result = false;
-    COND_OK(mpm_value_new(cond_m, &cond_pred_value, 'i', MPM_INT(0)));
+    T_OK(mpm_value_new(cond_m, &cond_pred_value, 'i', MPM_INT(0)));
     pid_t p = fork();
     cr_assert_geq(p, 0);
     if (p == 0) {
@@ -623,23 +590,23 @@ Test(condition, wait_for_waits_until_a_shared_value_says_so)
         }
         _exit(0);
     }
-    COND_OK(mpm_condition_acquire(c, 0));
+    T_OK(mpm_condition_acquire(c, 0));
     atomic_store(&cond_pred_calls, 0);
-    COND_OK(mpm_condition_wait_for(c, cond_pred_at_least_5, NULL, 10000, &result));
+    T_OK(mpm_condition_wait_for(c, cond_pred_at_least_5, NULL, 10000, &result));
     cr_assert(result);
     /* checked after each wake-up, not once */
     cr_assert_geq(atomic_load(&cond_pred_calls), 2);
     /* it returns holding the lock */
-    COND_OK(mpm_condition_wait(c, 0, &result));
-    COND_OK(mpm_condition_release(c));
-    cr_assert_eq(cond_wait_child(p), 0);
+    T_OK(mpm_condition_wait(c, 0, &result));
+    T_OK(mpm_condition_release(c));
+    cr_assert_eq(t_wait_child(p), 0);
     /* a predicate already true never waits */
-    COND_OK(mpm_condition_acquire(c, 0));
-    int64_t t0 = cond_now_ms();
-    COND_OK(mpm_condition_wait_for(c, cond_pred_at_least_5, NULL, -1, &result));
+    T_OK(mpm_condition_acquire(c, 0));
+    int64_t t0 = t_now_ms();
+    T_OK(mpm_condition_wait_for(c, cond_pred_at_least_5, NULL, -1, &result));
     cr_assert(result);
-    cr_assert_lt(cond_now_ms() - t0, 500);
-    COND_OK(mpm_condition_release(c));
+    cr_assert_lt(t_now_ms() - t0, 500);
+    T_OK(mpm_condition_release(c));
     mpm_value_close(cond_pred_value);
     mpm_condition_close(c);
     cond_assert_no_objects();
@@ -656,20 +623,20 @@ Test(condition, wait_for_times_out_with_the_last_value_of_the_predicate)
 {
     mpm_condition *c = cond_new(NULL);
     bool result = true;
-    COND_OK(mpm_condition_acquire(c, 0));
+    T_OK(mpm_condition_acquire(c, 0));
     atomic_store(&cond_pred_calls, 0);
-    int64_t t0 = cond_now_ms();
-    COND_OK(mpm_condition_wait_for(c, cond_pred_never, NULL, 200, &result));
-    int64_t took = cond_now_ms() - t0;
+    int64_t t0 = t_now_ms();
+    T_OK(mpm_condition_wait_for(c, cond_pred_never, NULL, 200, &result));
+    int64_t took = t_now_ms() - t0;
     cr_assert(!result);
     cr_assert(took >= 150 && took <= 1500, "a 200 ms wait_for took %lld ms", (long long)took);
     cr_assert_geq(atomic_load(&cond_pred_calls), 2);
     /* the lock is held again */
-    COND_OK(mpm_condition_notify(c, 1));
-    COND_OK(mpm_condition_release(c));
+    T_OK(mpm_condition_notify(c, 1));
+    T_OK(mpm_condition_release(c));
     /* without the lock: wait's RuntimeError */
-    cond_assert_err(mpm_condition_wait_for(c, cond_pred_never, NULL, 100, &result), MPM_ERUNTIME,
-                    "RuntimeError: cannot wait on un-acquired lock");
+    t_assert_err(mpm_condition_wait_for(c, cond_pred_never, NULL, 100, &result), MPM_ERUNTIME,
+                 "RuntimeError: cannot wait on un-acquired lock");
     mpm_condition_close(c);
     cond_assert_no_objects();
 }
@@ -703,14 +670,14 @@ Test(condition, a_thread_notifies_another_thread_of_its_process)
     pthread_t th;
     cond_thread t = {.c = c, .timeout = 10000};
     cr_assert_eq(pthread_create(&th, NULL, cond_thread_main, &t), 0);
-    int64_t end = cond_now_ms() + 5000;
-    while (atomic_load(&t.state) == 0 && cond_now_ms() < end)
-        cond_sleep_ms(2);
+    int64_t end = t_now_ms() + 5000;
+    while (atomic_load(&t.state) == 0 && t_now_ms() < end)
+        t_sleep_ms(2);
     /* the thread held the lock: getting it here means it waits */
-    COND_OK(mpm_condition_acquire(c, 5000));
+    T_OK(mpm_condition_acquire(c, 5000));
     cr_assert_eq(cond_nwaiting(c), 1);
-    COND_OK(mpm_condition_notify(c, 1));
-    COND_OK(mpm_condition_release(c));
+    T_OK(mpm_condition_notify(c, 1));
+    T_OK(mpm_condition_release(c));
     pthread_join(th, NULL);
     cr_assert_eq(t.rc, 0, "thread: %d", t.rc);
     cr_assert(t.notified);
@@ -724,16 +691,16 @@ Test(condition, closing_the_last_handle_answers_waiters)
     pthread_t th;
     cond_thread t = {.c = c, .timeout = 10000};
     cr_assert_eq(pthread_create(&th, NULL, cond_thread_main, &t), 0);
-    int64_t end = cond_now_ms() + 5000;
-    while (atomic_load(&t.state) == 0 && cond_now_ms() < end)
-        cond_sleep_ms(2);
-    COND_OK(mpm_condition_acquire(c, 5000));
-    COND_OK(mpm_condition_release(c));
+    int64_t end = t_now_ms() + 5000;
+    while (atomic_load(&t.state) == 0 && t_now_ms() < end)
+        t_sleep_ms(2);
+    T_OK(mpm_condition_acquire(c, 5000));
+    T_OK(mpm_condition_release(c));
     /* the waiter's call has left with the handle's id: closing frees it all */
     mpm_condition_close(c);
-    end = cond_now_ms() + 3000;
-    while (atomic_load(&t.state) != 2 && cond_now_ms() < end)
-        cond_sleep_ms(2);
+    end = t_now_ms() + 3000;
+    while (atomic_load(&t.state) != 2 && t_now_ms() < end)
+        t_sleep_ms(2);
     cr_assert_eq(atomic_load(&t.state), 2, "the waiter was not answered");
     pthread_join(th, NULL);
     cr_assert_eq(t.rc, MPM_ENOOBJ, "waiter: %d", t.rc);
@@ -745,20 +712,20 @@ Test(condition, closing_the_last_handle_answers_waiters)
 Test(condition, a_waiter_that_dies_leaves_the_lock_free)
 {
     mpm_lock *l = NULL;
-    COND_OK(mpm_lock_new(cond_m, &l));
+    T_OK(mpm_lock_new(cond_m, &l));
     mpm_condition *c = cond_new(l);
     int done[2];
     cr_assert_eq(pipe(done), 0);
     pid_t p = cond_spawn_waiter(c, 0, -1, done[1]);
     cr_assert_eq(cond_nwaiting(c), 1);
     cr_assert_eq(kill(p, SIGKILL), 0);
-    cr_assert_eq(cond_wait_child(p), 128 + SIGKILL);
+    cr_assert_eq(t_wait_child(p), 128 + SIGKILL);
     cr_assert_eq(cond_nwaiting_settle(c, 0, 3000), 0);
     /* it gave the lock up when it began to wait: nobody died holding it */
     uint64_t token = 0;
-    COND_OK(mpm_lock_acquire(l, 0, &token));
-    COND_OK(mpm_condition_notify_all(c));
-    COND_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_acquire(l, 0, &token));
+    T_OK(mpm_condition_notify_all(c));
+    T_OK(mpm_lock_release(l));
     close(done[0]);
     close(done[1]);
     mpm_condition_close(c);
@@ -769,21 +736,21 @@ Test(condition, a_waiter_that_dies_leaves_the_lock_free)
 Test(condition, a_notified_waiter_that_dies_before_it_gets_the_lock_leaves_it_free)
 {
     mpm_rlock *r = NULL;
-    COND_OK(mpm_rlock_new(cond_m, &r));
+    T_OK(mpm_rlock_new(cond_m, &r));
     mpm_condition *c = cond_new(r);
     int done[2];
     cr_assert_eq(pipe(done), 0);
     pid_t p = cond_spawn_waiter(c, 0, -1, done[1]);
-    COND_OK(mpm_condition_acquire(c, 0));
-    COND_OK(mpm_condition_notify(c, 1));
+    T_OK(mpm_condition_acquire(c, 0));
+    T_OK(mpm_condition_notify(c, 1));
     /* now queued for the lock: it dies there */
     cr_assert_eq(kill(p, SIGKILL), 0);
-    cr_assert_eq(cond_wait_child(p), 128 + SIGKILL);
-    cond_sleep_ms(200);
-    COND_OK(mpm_condition_release(c));
+    cr_assert_eq(t_wait_child(p), 128 + SIGKILL);
+    t_sleep_ms(200);
+    T_OK(mpm_condition_release(c));
     cond_assert_repr(r, "<unlocked _thread.RLock object owner=0 count=0>");
-    COND_OK(mpm_rlock_acquire(r, 0, NULL));
-    COND_OK(mpm_rlock_release(r));
+    T_OK(mpm_rlock_acquire(r, 0, NULL));
+    T_OK(mpm_rlock_release(r));
     close(done[0]);
     close(done[1]);
     mpm_condition_close(c);
@@ -797,15 +764,15 @@ Test(condition, acquire_after_a_holder_died_is_eownerdead)
     pid_t p = fork();
     cr_assert_geq(p, 0);
     if (p == 0) _exit(mpm_condition_acquire(c, 5000) ? 2 : 0); /* exits holding it */
-    cr_assert_eq(cond_wait_child(p), 0);
-    int64_t end = cond_now_ms() + 3000;
+    cr_assert_eq(t_wait_child(p), 0);
+    int64_t end = t_now_ms() + 3000;
     int rc;
-    while ((rc = mpm_condition_acquire(c, 0)) == MPM_ETIMEDOUT && cond_now_ms() < end)
-        cond_sleep_ms(5);
+    while ((rc = mpm_condition_acquire(c, 0)) == MPM_ETIMEDOUT && t_now_ms() < end)
+        t_sleep_ms(5);
     cr_assert_eq(rc, MPM_EOWNERDEAD, "%d (%s)", rc, mpm_last_error());
-    COND_OK(mpm_condition_release(c));
-    COND_OK(mpm_condition_acquire(c, 0));
-    COND_OK(mpm_condition_release(c));
+    T_OK(mpm_condition_release(c));
+    T_OK(mpm_condition_acquire(c, 0));
+    T_OK(mpm_condition_release(c));
     mpm_condition_close(c);
     cond_assert_no_objects();
 }
@@ -820,20 +787,20 @@ Test(condition, acquire_after_a_holder_died_is_eownerdead)
 Test(condition, shutdown_with_locks_held_and_calls_parked)
 {
     mpm_manager *m = NULL;
-    COND_OK(mpm_manager_start(&m, NULL));
+    T_OK(mpm_manager_start(&m, NULL));
     mpm_lock *l = NULL, *l2 = NULL;
     mpm_rlock *r = NULL;
     mpm_condition *c[4] = {NULL};
-    COND_OK(mpm_lock_new(m, &l));
-    COND_OK(mpm_lock_new(m, &l2));
-    COND_OK(mpm_rlock_new(m, &r));
-    COND_OK(mpm_condition_new(m, &c[0], l));
-    COND_OK(mpm_condition_new(m, &c[1], l2));
-    COND_OK(mpm_condition_new(m, &c[2], r));
-    COND_OK(mpm_condition_new(m, &c[3], NULL));
-    COND_OK(mpm_lock_acquire(l, 0, NULL));
-    COND_OK(mpm_rlock_acquire(r, 0, NULL));
-    COND_OK(mpm_condition_acquire(c[3], 0));
+    T_OK(mpm_lock_new(m, &l));
+    T_OK(mpm_lock_new(m, &l2));
+    T_OK(mpm_rlock_new(m, &r));
+    T_OK(mpm_condition_new(m, &c[0], l));
+    T_OK(mpm_condition_new(m, &c[1], l2));
+    T_OK(mpm_condition_new(m, &c[2], r));
+    T_OK(mpm_condition_new(m, &c[3], NULL));
+    T_OK(mpm_lock_acquire(l, 0, NULL));
+    T_OK(mpm_rlock_acquire(r, 0, NULL));
+    T_OK(mpm_condition_acquire(c[3], 0));
     pid_t p[3];
     for (int i = 0; i < 3; i++) {
         p[i] = fork();
@@ -846,10 +813,10 @@ Test(condition, shutdown_with_locks_held_and_calls_parked)
             _exit(0);
         }
     }
-    cond_sleep_ms(300);
-    COND_OK(mpm_manager_shutdown(m));
+    t_sleep_ms(300);
+    T_OK(mpm_manager_shutdown(m));
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(cond_wait_child(p[i]), 0, "child %d", i);
+        cr_assert_eq(t_wait_child(p[i]), 0, "child %d", i);
 }
 
 /*---- the server's own checks (what any client, in any language, may send) ---------*/
@@ -860,47 +827,47 @@ Test(condition, the_server_checks_raw_arguments)
     mpm_value *v = NULL;
     mpm_val a[3] = {MPM_INT(1), MPM_INT(-5), MPM_INT(0)};
     bool b = true;
-    COND_OK(mpm_value_new(cond_m, &v, 'i', MPM_INT(0)));
+    T_OK(mpm_value_new(cond_m, &v, 'i', MPM_INT(0)));
     /* ownership is checked first, as Python does */
-    cond_assert_err(mpmi_call(&c->h, MPMI_OP_C_WAIT, a, 2, MPMI_SINK_NONE), MPM_ERUNTIME,
-                    "RuntimeError: cannot wait on un-acquired lock");
-    COND_OK(mpmi_call(&c->h, MPMI_OP_ACQUIRE, a, 1, MPMI_SINK_NONE));
-    COND_OK(mpmi_call(&c->h, MPMI_OP_OWNED, a, 1, MPMI_SINK_BOOL(&b)));
+    t_assert_err(mpmi_call(&c->h, MPMI_OP_C_WAIT, a, 2, MPMI_SINK_NONE), MPM_ERUNTIME,
+                 "RuntimeError: cannot wait on un-acquired lock");
+    T_OK(mpmi_call(&c->h, MPMI_OP_ACQUIRE, a, 1, MPMI_SINK_NONE));
+    T_OK(mpmi_call(&c->h, MPMI_OP_OWNED, a, 1, MPMI_SINK_BOOL(&b)));
     cr_assert(b);
-    cond_assert_err(mpmi_call(&c->h, MPMI_OP_C_WAIT, a, 2, MPMI_SINK_NONE), MPM_EVALUE,
-                    "ValueError: timeout must be -1 (none) or >= 0");
-    cond_assert_err(mpmi_call(&c->h, MPMI_OP_C_WAIT, a, 0, MPMI_SINK_NONE), MPM_EARGS,
-                    "TypeError: Condition.C_WAIT takes 1 to 2 arguments (0 given)");
-    cond_assert_err(mpmi_call(&c->h, MPMI_OP_C_NOTIFY_ALL, a, 2, MPMI_SINK_NONE), MPM_EARGS,
-                    "TypeError: Condition.C_NOTIFY_ALL takes 1 arguments (2 given)");
-    cond_assert_err(mpmi_call(&c->h, MPMI_OP_E_SET, NULL, 0, MPMI_SINK_NONE), MPM_ENOMETHOD,
-                    "AttributeError: 'Condition' object has no method E_SET");
+    t_assert_err(mpmi_call(&c->h, MPMI_OP_C_WAIT, a, 2, MPMI_SINK_NONE), MPM_EVALUE,
+                 "ValueError: timeout must be -1 (none) or >= 0");
+    t_assert_err(mpmi_call(&c->h, MPMI_OP_C_WAIT, a, 0, MPMI_SINK_NONE), MPM_EARGS,
+                 "TypeError: Condition.C_WAIT takes 1 to 2 arguments (0 given)");
+    t_assert_err(mpmi_call(&c->h, MPMI_OP_C_NOTIFY_ALL, a, 2, MPMI_SINK_NONE), MPM_EARGS,
+                 "TypeError: Condition.C_NOTIFY_ALL takes 1 arguments (2 given)");
+    t_assert_err(mpmi_call(&c->h, MPMI_OP_E_SET, NULL, 0, MPMI_SINK_NONE), MPM_ENOMETHOD,
+                 "AttributeError: 'Condition' object has no method E_SET");
     a[1] = MPM_STR("x");
-    cond_assert_err(mpmi_call(&c->h, MPMI_OP_C_NOTIFY, a, 2, MPMI_SINK_NONE), MPM_ETYPE,
-                    "TypeError: 'str' object cannot be interpreted as an integer");
+    t_assert_err(mpmi_call(&c->h, MPMI_OP_C_NOTIFY, a, 2, MPMI_SINK_NONE), MPM_ETYPE,
+                 "TypeError: 'str' object cannot be interpreted as an integer");
     /* notify's n may be left out (1), wait's timeout too (none: not tried here) */
-    COND_OK(mpmi_call(&c->h, MPMI_OP_C_NOTIFY, a, 1, MPMI_SINK_NONE));
+    T_OK(mpmi_call(&c->h, MPMI_OP_C_NOTIFY, a, 1, MPMI_SINK_NONE));
     a[0] = MPM_INT(2);
-    COND_OK(mpmi_call(&c->h, MPMI_OP_OWNED, a, 1, MPMI_SINK_BOOL(&b)));
+    T_OK(mpmi_call(&c->h, MPMI_OP_OWNED, a, 1, MPMI_SINK_BOOL(&b)));
     cr_assert(!b);
-    cond_assert_err(mpmi_call(&c->h, MPMI_OP_C_NOTIFY, a, 1, MPMI_SINK_NONE), MPM_ERUNTIME,
-                    "RuntimeError: cannot notify on un-acquired lock");
+    t_assert_err(mpmi_call(&c->h, MPMI_OP_C_NOTIFY, a, 1, MPMI_SINK_NONE), MPM_ERUNTIME,
+                 "RuntimeError: cannot notify on un-acquired lock");
     a[0] = MPM_INT(1);
-    COND_OK(mpmi_call(&c->h, MPMI_OP_RELEASE, a, 1, MPMI_SINK_NONE));
+    T_OK(mpmi_call(&c->h, MPMI_OP_RELEASE, a, 1, MPMI_SINK_NONE));
 
     /* create: a lock id, nil, or nothing */
     a[0] = MPM_INT((int64_t)mpm_handle_id(v));
-    cond_assert_err(mpmi_create(cond_m, MPM_OBJ_CONDITION, 0, a, 1, (void **)&t), MPM_ETYPE,
-                    "TypeError: Condition() needs a Lock or an RLock, got a Value");
+    t_assert_err(mpmi_create(cond_m, MPM_OBJ_CONDITION, 0, a, 1, (void **)&t), MPM_ETYPE,
+                 "TypeError: Condition() needs a Lock or an RLock, got a Value");
     a[0] = MPM_INT(99999);
-    cond_assert_err(mpmi_create(cond_m, MPM_OBJ_CONDITION, 0, a, 1, (void **)&t), MPM_ENOOBJ,
-                    "no object with id 99999");
+    t_assert_err(mpmi_create(cond_m, MPM_OBJ_CONDITION, 0, a, 1, (void **)&t), MPM_ENOOBJ,
+                 "no object with id 99999");
     a[0] = MPM_NONE;
     a[1] = MPM_NONE;
-    cond_assert_err(mpmi_create(cond_m, MPM_OBJ_CONDITION, 0, a, 2, (void **)&t), MPM_EARGS,
-                    "TypeError: Condition() takes at most 1 argument (2 given)");
+    t_assert_err(mpmi_create(cond_m, MPM_OBJ_CONDITION, 0, a, 2, (void **)&t), MPM_EARGS,
+                 "TypeError: Condition() takes at most 1 argument (2 given)");
     cr_assert_eq(cond_objects(), 3, "a refused create left objects behind");
-    COND_OK(mpmi_create(cond_m, MPM_OBJ_CONDITION, 0, NULL, 0, (void **)&t));
+    T_OK(mpmi_create(cond_m, MPM_OBJ_CONDITION, 0, NULL, 0, (void **)&t));
     cr_assert_eq(cond_objects(), 5);
     mpm_condition_close(t);
     mpm_condition_close(c);

@@ -16,6 +16,8 @@
 
 #include <mpm/mpm.h>
 
+#include "support/support.h"
+
 #include "proxy/client.h" /* raw calls: what a client in another language may send */
 
 static mpm_manager *event_m;
@@ -41,38 +43,10 @@ static void event_teardown(void)
 
 TestSuite(event, .init = event_setup, .fini = event_teardown, .timeout = 30);
 
-#define EVENT_OK(expr)                                                                             \
-    do {                                                                                           \
-        int event_rc_ = (expr);                                                                    \
-        cr_assert_eq(event_rc_, 0, "%s: %d (%s)", #expr, event_rc_, mpm_last_error());             \
-    } while (0)
-
-/* rc must be code, and the thread's message exactly msg. */
-#define event_assert_err(expr, code, msg)                                                          \
-    do {                                                                                           \
-        int event_rc_ = (expr);                                                                    \
-        cr_assert_eq(event_rc_, (code), "%s: got %d (%s)", #expr, event_rc_, mpm_last_error());    \
-        cr_assert_str_eq(mpm_last_error(), (msg), "%s", #expr);                                    \
-    } while (0)
-
-static int64_t event_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void event_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts)) {
-    }
-}
-
 static mpm_event *event_new(void)
 {
     mpm_event *e = NULL;
-    EVENT_OK(mpm_event_new(event_m, &e));
+    T_OK(mpm_event_new(event_m, &e));
     cr_assert_not_null(e);
     return e;
 }
@@ -80,14 +54,14 @@ static mpm_event *event_new(void)
 static bool event_flag(mpm_event *e)
 {
     bool f = false;
-    EVENT_OK(mpm_event_is_set(e, &f));
+    T_OK(mpm_event_is_set(e, &f));
     return f;
 }
 
 static void event_assert_repr(void *h, const char *want)
 {
     char *s = NULL, b[256];
-    EVENT_OK(mpm_handle_repr(h, &s));
+    T_OK(mpm_handle_repr(h, &s));
     snprintf(b, sizeof b, "%s", s);
     free(s);
     cr_assert_str_eq(b, want);
@@ -96,21 +70,14 @@ static void event_assert_repr(void *h, const char *want)
 static void event_assert_no_objects(void)
 {
     size_t n = 999;
-    int64_t end = event_now_ms() + 5000;
+    int64_t end = t_now_ms() + 5000;
     /* a dead child's handles go when the server reads its EOF: let it settle */
     for (;;) {
-        EVENT_OK(mpm_manager_object_count(event_m, &n));
-        if (n == 0 || event_now_ms() >= end) break;
-        event_sleep_ms(10);
+        T_OK(mpm_manager_object_count(event_m, &n));
+        if (n == 0 || t_now_ms() >= end) break;
+        t_sleep_ms(10);
     }
     cr_assert_eq(n, 0, "%zu objects left on the server", n);
-}
-
-static int event_wait_child(pid_t p)
-{
-    int st = 0;
-    if (waitpid(p, &st, 0) != p) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
 /*---- the flag ---------------------------------------------------------------------*/
@@ -121,14 +88,14 @@ Test(event, starts_clear_and_set_and_clear_change_the_flag)
     cr_assert_eq(mpm_handle_type(e), MPM_OBJ_EVENT);
     cr_assert_not(event_flag(e));
     event_assert_repr(e, "<Event unset>");
-    EVENT_OK(mpm_event_set(e));
+    T_OK(mpm_event_set(e));
     cr_assert(event_flag(e));
     event_assert_repr(e, "<Event set>");
-    EVENT_OK(mpm_event_set(e)); /* setting twice is fine */
+    T_OK(mpm_event_set(e)); /* setting twice is fine */
     cr_assert(event_flag(e));
-    EVENT_OK(mpm_event_clear(e));
+    T_OK(mpm_event_clear(e));
     cr_assert_not(event_flag(e));
-    EVENT_OK(mpm_event_clear(e));
+    T_OK(mpm_event_clear(e));
     cr_assert_not(event_flag(e));
     mpm_event_close(e);
     mpm_event_close(NULL);
@@ -139,13 +106,13 @@ Test(event, bad_arguments)
 {
     mpm_event *e = event_new();
     bool f;
-    event_assert_err(mpm_event_wait(e, -2, &f), MPM_EINVAL,
-                     "invalid timeout -2 ms (-1: none, or >= 0)");
-    event_assert_err(mpm_event_wait(NULL, 0, &f), MPM_EINVAL, "ValueError: NULL handle");
-    event_assert_err(mpm_event_set(NULL), MPM_EINVAL, "ValueError: NULL handle");
-    event_assert_err(mpm_event_clear(NULL), MPM_EINVAL, "ValueError: NULL handle");
-    event_assert_err(mpm_event_is_set(NULL, &f), MPM_EINVAL, "ValueError: NULL handle");
-    event_assert_err(mpm_event_is_set(e, NULL), MPM_EINVAL, "mpm_event_is_set: out is NULL");
+    t_assert_err(mpm_event_wait(e, -2, &f), MPM_EINVAL,
+                 "invalid timeout -2 ms (-1: none, or >= 0)");
+    t_assert_err(mpm_event_wait(NULL, 0, &f), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_event_set(NULL), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_event_clear(NULL), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_event_is_set(NULL, &f), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_event_is_set(e, NULL), MPM_EINVAL, "mpm_event_is_set: out is NULL");
     cr_assert_eq(mpm_event_new(NULL, &e), MPM_EINVAL);
     mpm_event_close(e);
     event_assert_no_objects();
@@ -154,19 +121,19 @@ Test(event, bad_arguments)
 Test(event, wait_on_a_set_event_returns_true_at_once)
 {
     mpm_event *e = event_new();
-    EVENT_OK(mpm_event_set(e));
-    int64_t t0 = event_now_ms();
+    T_OK(mpm_event_set(e));
+    int64_t t0 = t_now_ms();
     bool f = false;
-    EVENT_OK(mpm_event_wait(e, -1, &f));
+    T_OK(mpm_event_wait(e, -1, &f));
     cr_assert(f);
     f = false;
-    EVENT_OK(mpm_event_wait(e, 0, &f));
+    T_OK(mpm_event_wait(e, 0, &f));
     cr_assert(f);
     f = false;
-    EVENT_OK(mpm_event_wait(e, 60000, &f));
+    T_OK(mpm_event_wait(e, 60000, &f));
     cr_assert(f);
-    EVENT_OK(mpm_event_wait(e, 5000, NULL));
-    cr_assert_lt(event_now_ms() - t0, 1000);
+    T_OK(mpm_event_wait(e, 5000, NULL));
+    cr_assert_lt(t_now_ms() - t0, 1000);
     mpm_event_close(e);
     event_assert_no_objects();
 }
@@ -174,13 +141,13 @@ Test(event, wait_on_a_set_event_returns_true_at_once)
 Test(event, timeout_zero_never_waits)
 {
     mpm_event *e = event_new();
-    int64_t t0 = event_now_ms();
+    int64_t t0 = t_now_ms();
     for (int i = 0; i < 20; i++) {
         bool f = true;
-        EVENT_OK(mpm_event_wait(e, 0, &f));
+        T_OK(mpm_event_wait(e, 0, &f));
         cr_assert_not(f);
     }
-    int64_t took = event_now_ms() - t0;
+    int64_t took = t_now_ms() - t0;
     cr_assert_lt(took, 1000, "20 non-blocking waits took %lld ms", (long long)took);
     mpm_event_close(e);
     event_assert_no_objects();
@@ -190,16 +157,16 @@ Test(event, timeout_is_honoured_and_returns_false)
 {
     mpm_event *e = event_new();
     bool f = true;
-    int64_t t0 = event_now_ms();
-    EVENT_OK(mpm_event_wait(e, 200, &f));
-    int64_t took = event_now_ms() - t0;
+    int64_t t0 = t_now_ms();
+    T_OK(mpm_event_wait(e, 200, &f));
+    int64_t took = t_now_ms() - t0;
     cr_assert_not(f);
     cr_assert(took >= 150 && took <= 1500, "a 200 ms wait took %lld ms", (long long)took);
     /* and after a clear, a wait times out again */
-    EVENT_OK(mpm_event_set(e));
-    EVENT_OK(mpm_event_clear(e));
+    T_OK(mpm_event_set(e));
+    T_OK(mpm_event_clear(e));
     f = true;
-    EVENT_OK(mpm_event_wait(e, 100, &f));
+    T_OK(mpm_event_wait(e, 100, &f));
     cr_assert_not(f);
     mpm_event_close(e);
     event_assert_no_objects();
@@ -230,7 +197,7 @@ static void *event_waiter_main(void *arg)
         return NULL;
     }
     w->rc = mpm_event_wait(w->e, w->timeout, &w->flag);
-    w->done_at = event_now_ms();
+    w->done_at = t_now_ms();
     return NULL;
 }
 
@@ -253,10 +220,10 @@ Test(event, set_wakes_every_parked_waiter)
         w[i] = (event_waiter){.e = e, .timeout = i == 2 ? -1 : 20000};
         event_start_waiter(&t[i], &w[i]);
     }
-    event_sleep_ms(200); /* all three parked */
-    int64_t t0 = event_now_ms();
-    EVENT_OK(mpm_event_set(e));
-    EVENT_OK(mpm_event_clear(e)); /* too late to matter: they were woken by the set */
+    t_sleep_ms(200); /* all three parked */
+    int64_t t0 = t_now_ms();
+    T_OK(mpm_event_set(e));
+    T_OK(mpm_event_clear(e)); /* too late to matter: they were woken by the set */
     for (int i = 0; i < 3; i++) {
         pthread_join(t[i], NULL);
         cr_assert_eq(w[i].rc, 0, "waiter %d: %d", i, w[i].rc);
@@ -278,7 +245,7 @@ Test(event, a_timed_out_waiter_does_not_disturb_the_others)
     pthread_join(t[0], NULL);
     cr_assert_eq(w[0].rc, 0);
     cr_assert_not(w[0].flag);
-    EVENT_OK(mpm_event_set(e));
+    T_OK(mpm_event_set(e));
     pthread_join(t[1], NULL);
     cr_assert_eq(w[1].rc, 0);
     cr_assert(w[1].flag);
@@ -308,15 +275,15 @@ Test(event, a_killed_waiter_is_dropped_and_the_others_still_wake)
     pthread_t t;
     event_waiter w = {.e = e, .timeout = 20000};
     event_start_waiter(&t, &w);
-    event_sleep_ms(200);
+    t_sleep_ms(200);
     cr_assert_eq(kill(p, SIGKILL), 0);
-    cr_assert_eq(event_wait_child(p), 128 + SIGKILL);
-    event_sleep_ms(100); /* the server drops the dead one's parked wait */
-    EVENT_OK(mpm_event_set(e));
+    cr_assert_eq(t_wait_child(p), 128 + SIGKILL);
+    t_sleep_ms(100); /* the server drops the dead one's parked wait */
+    T_OK(mpm_event_set(e));
     pthread_join(t, NULL);
     cr_assert_eq(w.rc, 0);
     cr_assert(w.flag);
-    EVENT_OK(mpm_ping(event_m));
+    T_OK(mpm_ping(event_m));
     mpm_event_close(e);
     event_assert_no_objects();
 }
@@ -341,11 +308,13 @@ Test(event, waiters_in_other_processes_wake)
         }
     }
     close(ready[1]);
-    for (int i = 0; i < 3; i++) cr_assert_eq(read(ready[0], &ch, 1), 1);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(read(ready[0], &ch, 1), 1);
     close(ready[0]);
-    event_sleep_ms(200);
-    EVENT_OK(mpm_event_set(e));
-    for (int i = 0; i < 3; i++) cr_assert_eq(event_wait_child(p[i]), 0, "child %d", i);
+    t_sleep_ms(200);
+    T_OK(mpm_event_set(e));
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(t_wait_child(p[i]), 0, "child %d", i);
     mpm_event_close(e);
     event_assert_no_objects();
 }
@@ -366,12 +335,12 @@ static void *event_many_main(void *arg)
     event_many *x = arg;
     bool f = false;
     if (mpm_event_is_set(x->e, &f)) return NULL; /* connects: only the wait is left */
-    long long t = event_now_ms(), cur = atomic_load(&x->last_start);
+    long long t = t_now_ms(), cur = atomic_load(&x->last_start);
     while (t > cur && !atomic_compare_exchange_weak(&x->last_start, &cur, t)) {
     }
     atomic_fetch_add(&x->ready, 1);
     if (mpm_event_wait(x->e, 25000, &f) || !f) return NULL;
-    t = event_now_ms();
+    t = t_now_ms();
     cur = atomic_load(&x->last_done);
     while (t > cur && !atomic_compare_exchange_weak(&x->last_done, &cur, t)) {
     }
@@ -395,10 +364,12 @@ static int event_many_child(mpm_event *e, int out)
     pthread_attr_setstacksize(&a, 256 * 1024);
     for (int i = 0; i < EVENT_NTHREADS; i++)
         if (pthread_create(&t[i], &a, event_many_main, &x)) return 2;
-    int64_t end = event_now_ms() + 20000;
-    while (atomic_load(&x.ready) < EVENT_NTHREADS && event_now_ms() < end) event_sleep_ms(5);
+    int64_t end = t_now_ms() + 20000;
+    while (atomic_load(&x.ready) < EVENT_NTHREADS && t_now_ms() < end)
+        t_sleep_ms(5);
     if (write(out, "r", 1) != 1) return 3;
-    for (int i = 0; i < EVENT_NTHREADS; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < EVENT_NTHREADS; i++)
+        pthread_join(t[i], NULL);
     int64_t rep[3] = {atomic_load(&x.ok), atomic_load(&x.last_start), atomic_load(&x.last_done)};
     if (write(out, rep, sizeof rep) != sizeof rep) return 4;
     return 0;
@@ -422,25 +393,25 @@ Test(event, one_set_wakes_a_thousand_parked_waiters)
     }
     for (int i = 0; i < EVENT_NPROC; i++)
         cr_assert_eq(read(pipes[i][0], &ch, 1), 1, "child %d did not get ready", i);
-    event_sleep_ms(500); /* every wait is on the server by now */
-    int64_t t_set = event_now_ms();
-    EVENT_OK(mpm_event_set(e));
+    t_sleep_ms(500); /* every wait is on the server by now */
+    int64_t t_set = t_now_ms();
+    T_OK(mpm_event_set(e));
     int64_t ok = 0, last = 0;
     for (int i = 0; i < EVENT_NPROC; i++) {
         int64_t rep[3] = {0, 0, 0};
         cr_assert_eq(read(pipes[i][0], rep, sizeof rep), (ssize_t)sizeof rep, "child %d", i);
         close(pipes[i][0]);
-        cr_assert_eq(event_wait_child(p[i]), 0, "child %d", i);
+        cr_assert_eq(t_wait_child(p[i]), 0, "child %d", i);
         cr_assert_lt(rep[1], t_set, "child %d: a wait began after the set", i);
         ok += rep[0];
         if (rep[2] > last) last = rep[2];
     }
-    cr_assert_eq(ok, EVENT_NPROC * EVENT_NTHREADS, "%lld of %d waiters saw the flag",
-                 (long long)ok, EVENT_NPROC * EVENT_NTHREADS);
+    cr_assert_eq(ok, EVENT_NPROC * EVENT_NTHREADS, "%lld of %d waiters saw the flag", (long long)ok,
+                 EVENT_NPROC * EVENT_NTHREADS);
     cr_log_info("event: %d waiters woken by one set in %lld ms", EVENT_NPROC * EVENT_NTHREADS,
                 (long long)(last - t_set));
-    cr_assert_lt(last - t_set, 5000, "waking %d waiters took %lld ms",
-                 EVENT_NPROC * EVENT_NTHREADS, (long long)(last - t_set));
+    cr_assert_lt(last - t_set, 5000, "waking %d waiters took %lld ms", EVENT_NPROC * EVENT_NTHREADS,
+                 (long long)(last - t_set));
     mpm_event_close(e);
     event_assert_no_objects();
 }
@@ -452,31 +423,31 @@ Test(event, the_server_checks_raw_arguments)
     mpm_event *e = event_new();
     mpm_val a = MPM_INT(-5);
     bool f = false;
-    event_assert_err(mpmi_call(&e->h, MPMI_OP_E_WAIT, &a, 1, MPMI_SINK_NONE), MPM_EVALUE,
-                     "ValueError: timeout must be -1 (none) or >= 0");
+    t_assert_err(mpmi_call(&e->h, MPMI_OP_E_WAIT, &a, 1, MPMI_SINK_NONE), MPM_EVALUE,
+                 "ValueError: timeout must be -1 (none) or >= 0");
     a = MPM_STR("x");
-    event_assert_err(mpmi_call(&e->h, MPMI_OP_E_WAIT, &a, 1, MPMI_SINK_NONE), MPM_ETYPE,
-                     "TypeError: 'str' object cannot be interpreted as an integer");
-    event_assert_err(mpmi_call(&e->h, MPMI_OP_E_SET, &a, 1, MPMI_SINK_NONE), MPM_EARGS,
-                     "TypeError: Event.E_SET takes 0 arguments (1 given)");
-    event_assert_err(mpmi_call(&e->h, MPMI_OP_ACQUIRE, NULL, 0, MPMI_SINK_NONE), MPM_ENOMETHOD,
-                     "AttributeError: 'Event' object has no method ACQUIRE");
-    EVENT_OK(mpmi_call(&e->h, MPMI_OP_COPY, NULL, 0, MPMI_SINK_BOOL(&f)));
+    t_assert_err(mpmi_call(&e->h, MPMI_OP_E_WAIT, &a, 1, MPMI_SINK_NONE), MPM_ETYPE,
+                 "TypeError: 'str' object cannot be interpreted as an integer");
+    t_assert_err(mpmi_call(&e->h, MPMI_OP_E_SET, &a, 1, MPMI_SINK_NONE), MPM_EARGS,
+                 "TypeError: Event.E_SET takes 0 arguments (1 given)");
+    t_assert_err(mpmi_call(&e->h, MPMI_OP_ACQUIRE, NULL, 0, MPMI_SINK_NONE), MPM_ENOMETHOD,
+                 "AttributeError: 'Event' object has no method ACQUIRE");
+    T_OK(mpmi_call(&e->h, MPMI_OP_COPY, NULL, 0, MPMI_SINK_BOOL(&f)));
     cr_assert_not(f);
-    EVENT_OK(mpm_event_set(e));
+    T_OK(mpm_event_set(e));
     /* nil or no timeout: none (the flag is set, so no wait) */
     a = MPM_NONE;
-    EVENT_OK(mpmi_call(&e->h, MPMI_OP_E_WAIT, &a, 1, MPMI_SINK_BOOL(&f)));
+    T_OK(mpmi_call(&e->h, MPMI_OP_E_WAIT, &a, 1, MPMI_SINK_BOOL(&f)));
     cr_assert(f);
     f = false;
-    EVENT_OK(mpmi_call(&e->h, MPMI_OP_E_WAIT, NULL, 0, MPMI_SINK_BOOL(&f)));
+    T_OK(mpmi_call(&e->h, MPMI_OP_E_WAIT, NULL, 0, MPMI_SINK_BOOL(&f)));
     cr_assert(f);
-    EVENT_OK(mpmi_call(&e->h, MPMI_OP_COPY, NULL, 0, MPMI_SINK_BOOL(&f)));
+    T_OK(mpmi_call(&e->h, MPMI_OP_COPY, NULL, 0, MPMI_SINK_BOOL(&f)));
     cr_assert(f);
     mpm_event *x = NULL;
     a = MPM_INT(1);
-    event_assert_err(mpmi_create(event_m, MPM_OBJ_EVENT, 0, &a, 1, (void **)&x), MPM_EARGS,
-                     "TypeError: Event() takes no arguments (1 given)");
+    t_assert_err(mpmi_create(event_m, MPM_OBJ_EVENT, 0, &a, 1, (void **)&x), MPM_EARGS,
+                 "TypeError: Event() takes no arguments (1 given)");
     mpm_event_close(e);
     event_assert_no_objects();
 }
@@ -487,8 +458,8 @@ Test(event, an_enormous_timeout_waits_like_none)
     pthread_t t;
     event_waiter w = {.e = e, .timeout = INT64_MAX};
     event_start_waiter(&t, &w);
-    event_sleep_ms(100);
-    EVENT_OK(mpm_event_set(e));
+    t_sleep_ms(100);
+    T_OK(mpm_event_set(e));
     pthread_join(t, NULL);
     cr_assert_eq(w.rc, 0);
     cr_assert(w.flag);

@@ -17,6 +17,8 @@
 
 #include <mpm/mpm.h>
 
+#include "support/support.h"
+
 #include "proxy/client.h" /* raw calls: what a client in another language may send */
 
 static mpm_manager *lock_m;
@@ -36,38 +38,10 @@ static void lock_teardown(void)
 TestSuite(lock, .init = lock_setup, .fini = lock_teardown, .timeout = 30);
 TestSuite(rlock, .init = lock_setup, .fini = lock_teardown, .timeout = 30);
 
-#define LOCK_OK(expr)                                                                              \
-    do {                                                                                           \
-        int lock_rc_ = (expr);                                                                     \
-        cr_assert_eq(lock_rc_, 0, "%s: %d (%s)", #expr, lock_rc_, mpm_last_error());               \
-    } while (0)
-
-/* rc must be code, and the thread's message exactly msg. */
-#define lock_assert_err(expr, code, msg)                                                           \
-    do {                                                                                           \
-        int lock_rc_ = (expr);                                                                     \
-        cr_assert_eq(lock_rc_, (code), "%s: got %d (%s)", #expr, lock_rc_, mpm_last_error());      \
-        cr_assert_str_eq(mpm_last_error(), (msg), "%s", #expr);                                    \
-    } while (0)
-
-static int64_t lock_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void lock_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts)) {
-    }
-}
-
 static mpm_lock *lock_new(void)
 {
     mpm_lock *l = NULL;
-    LOCK_OK(mpm_lock_new(lock_m, &l));
+    T_OK(mpm_lock_new(lock_m, &l));
     cr_assert_not_null(l);
     return l;
 }
@@ -75,7 +49,7 @@ static mpm_lock *lock_new(void)
 static mpm_rlock *lock_new_r(void)
 {
     mpm_rlock *r = NULL;
-    LOCK_OK(mpm_rlock_new(lock_m, &r));
+    T_OK(mpm_rlock_new(lock_m, &r));
     cr_assert_not_null(r);
     return r;
 }
@@ -83,14 +57,14 @@ static mpm_rlock *lock_new_r(void)
 static bool lock_locked(mpm_lock *l)
 {
     bool b = false;
-    LOCK_OK(mpm_lock_locked(l, &b));
+    T_OK(mpm_lock_locked(l, &b));
     return b;
 }
 
 static void lock_repr_into(void *h, char *buf, size_t n)
 {
     char *s = NULL;
-    LOCK_OK(mpm_handle_repr(h, &s));
+    T_OK(mpm_handle_repr(h, &s));
     snprintf(buf, n, "%s", s);
     free(s);
 }
@@ -106,21 +80,14 @@ static void lock_assert_repr(void *h, const char *want)
 static void lock_assert_no_objects(void)
 {
     size_t n = 999;
-    int64_t end = lock_now_ms() + 5000;
+    int64_t end = t_now_ms() + 5000;
     /* a dead child's handles go when the server reads its EOF: let it settle */
     for (;;) {
-        LOCK_OK(mpm_manager_object_count(lock_m, &n));
-        if (n == 0 || lock_now_ms() >= end) break;
-        lock_sleep_ms(10);
+        T_OK(mpm_manager_object_count(lock_m, &n));
+        if (n == 0 || t_now_ms() >= end) break;
+        t_sleep_ms(10);
     }
     cr_assert_eq(n, 0, "%zu objects left on the server", n);
-}
-
-static int lock_wait_child(pid_t p)
-{
-    int st = 0;
-    if (waitpid(p, &st, 0) != p) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
 /* Fork a child that takes the lock (depth times: an RLock), says so on a pipe,
@@ -176,7 +143,7 @@ static void *lock_waiter_main(void *arg)
     }
     w->rc = w->rlock ? mpm_rlock_acquire(w->lock, w->timeout, &w->token)
                      : mpm_lock_acquire(w->lock, w->timeout, &w->token);
-    w->done_ms = lock_now_ms();
+    w->done_ms = t_now_ms();
     if ((w->rc == 0 || w->rc == MPM_EOWNERDEAD) && w->release) {
         int rc = w->rlock ? mpm_rlock_release(w->lock) : mpm_lock_release(w->lock);
         if (rc) w->rc = -2000 + rc;
@@ -195,14 +162,14 @@ static void lock_start_waiter(pthread_t *t, lock_waiter *w)
     close(w->ready[0]);
     close(w->ready[1]);
     /* its acquire is on the wire: give the server time to park it */
-    lock_sleep_ms(150);
+    t_sleep_ms(150);
 }
 
 static bool lock_wait_done(lock_waiter *w, int ms)
 {
-    int64_t end = lock_now_ms() + ms;
-    while (!atomic_load(&w->done) && lock_now_ms() < end)
-        lock_sleep_ms(2);
+    int64_t end = t_now_ms() + ms;
+    while (!atomic_load(&w->done) && t_now_ms() < end)
+        t_sleep_ms(2);
     return atomic_load(&w->done);
 }
 
@@ -215,14 +182,14 @@ Test(lock, new_is_unlocked_and_reprs_as_python)
     cr_assert_eq(mpm_handle_type(l), MPM_OBJ_LOCK);
     cr_assert(!lock_locked(l));
     lock_assert_repr(l, "<unlocked _thread.lock object>");
-    LOCK_OK(mpm_lock_acquire(l, 0, &token));
+    T_OK(mpm_lock_acquire(l, 0, &token));
     cr_assert_gt(token, 0);
     cr_assert(lock_locked(l));
     lock_assert_repr(l, "<locked _thread.lock object>");
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_release(l));
     cr_assert(!lock_locked(l));
-    LOCK_OK(mpm_lock_acquire(l, -1, NULL));
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_acquire(l, -1, NULL));
+    T_OK(mpm_lock_release(l));
     mpm_lock_close(l);
     mpm_lock_close(NULL);
     lock_assert_no_objects();
@@ -231,10 +198,10 @@ Test(lock, new_is_unlocked_and_reprs_as_python)
 Test(lock, release_of_an_unlocked_lock_is_runtime_error)
 {
     mpm_lock *l = lock_new();
-    lock_assert_err(mpm_lock_release(l), MPM_ERUNTIME, "RuntimeError: release unlocked lock");
-    LOCK_OK(mpm_lock_acquire(l, 0, NULL));
-    LOCK_OK(mpm_lock_release(l));
-    lock_assert_err(mpm_lock_release(l), MPM_ERUNTIME, "RuntimeError: release unlocked lock");
+    t_assert_err(mpm_lock_release(l), MPM_ERUNTIME, "RuntimeError: release unlocked lock");
+    T_OK(mpm_lock_acquire(l, 0, NULL));
+    T_OK(mpm_lock_release(l));
+    t_assert_err(mpm_lock_release(l), MPM_ERUNTIME, "RuntimeError: release unlocked lock");
     cr_assert(!lock_locked(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
@@ -244,14 +211,14 @@ Test(lock, bad_arguments)
 {
     mpm_lock *l = lock_new();
     bool b;
-    lock_assert_err(mpm_lock_acquire(l, -2, NULL), MPM_EINVAL,
-                    "invalid timeout -2 ms (-1: none, or >= 0)");
-    lock_assert_err(mpm_lock_acquire(l, INT64_MIN, NULL), MPM_EINVAL,
-                    "invalid timeout -9223372036854775808 ms (-1: none, or >= 0)");
-    lock_assert_err(mpm_lock_acquire(NULL, 0, NULL), MPM_EINVAL, "ValueError: NULL handle");
-    lock_assert_err(mpm_lock_release(NULL), MPM_EINVAL, "ValueError: NULL handle");
-    lock_assert_err(mpm_lock_locked(NULL, &b), MPM_EINVAL, "ValueError: NULL handle");
-    lock_assert_err(mpm_lock_locked(l, NULL), MPM_EINVAL, "mpm_lock_locked: out is NULL");
+    t_assert_err(mpm_lock_acquire(l, -2, NULL), MPM_EINVAL,
+                 "invalid timeout -2 ms (-1: none, or >= 0)");
+    t_assert_err(mpm_lock_acquire(l, INT64_MIN, NULL), MPM_EINVAL,
+                 "invalid timeout -9223372036854775808 ms (-1: none, or >= 0)");
+    t_assert_err(mpm_lock_acquire(NULL, 0, NULL), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_lock_release(NULL), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_lock_locked(NULL, &b), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_lock_locked(l, NULL), MPM_EINVAL, "mpm_lock_locked: out is NULL");
     cr_assert_eq(mpm_lock_new(NULL, &l), MPM_EINVAL);
     cr_assert(!lock_locked(l), "a refused acquire took the lock");
     mpm_lock_close(l);
@@ -261,14 +228,14 @@ Test(lock, bad_arguments)
 Test(lock, timeout_zero_never_waits)
 {
     mpm_lock *l = lock_new();
-    LOCK_OK(mpm_lock_acquire(l, 0, NULL));
-    int64_t t0 = lock_now_ms();
+    T_OK(mpm_lock_acquire(l, 0, NULL));
+    int64_t t0 = t_now_ms();
     /* a Lock is not re-entrant: its own holder is refused too */
     for (int i = 0; i < 20; i++)
-        lock_assert_err(mpm_lock_acquire(l, 0, NULL), MPM_ETIMEDOUT, "timed out");
-    int64_t took = lock_now_ms() - t0;
+        t_assert_err(mpm_lock_acquire(l, 0, NULL), MPM_ETIMEDOUT, "timed out");
+    int64_t took = t_now_ms() - t0;
     cr_assert_lt(took, 1000, "20 non-blocking acquires took %lld ms", (long long)took);
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_release(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
 }
@@ -276,13 +243,13 @@ Test(lock, timeout_zero_never_waits)
 Test(lock, timeout_is_honoured)
 {
     mpm_lock *l = lock_new();
-    LOCK_OK(mpm_lock_acquire(l, 0, NULL));
-    int64_t t0 = lock_now_ms();
-    lock_assert_err(mpm_lock_acquire(l, 200, NULL), MPM_ETIMEDOUT, "timed out");
-    int64_t took = lock_now_ms() - t0;
+    T_OK(mpm_lock_acquire(l, 0, NULL));
+    int64_t t0 = t_now_ms();
+    t_assert_err(mpm_lock_acquire(l, 200, NULL), MPM_ETIMEDOUT, "timed out");
+    int64_t took = t_now_ms() - t0;
     cr_assert(took >= 150 && took <= 1500, "a 200 ms acquire took %lld ms", (long long)took);
     cr_assert(lock_locked(l));
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_release(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
 }
@@ -291,18 +258,18 @@ Test(lock, acquire_cannot_be_batched_but_release_can)
 {
     mpm_lock *l = lock_new();
     bool b = false;
-    LOCK_OK(mpm_lock_acquire(l, 0, NULL));
-    LOCK_OK(mpm_batch_begin(lock_m));
-    lock_assert_err(mpm_lock_acquire(l, 0, NULL), MPM_EBATCH,
-                    "mpm_lock_acquire cannot be queued in a batch");
-    LOCK_OK(mpm_lock_release(l));
-    LOCK_OK(mpm_lock_locked(l, &b));
+    T_OK(mpm_lock_acquire(l, 0, NULL));
+    T_OK(mpm_batch_begin(lock_m));
+    t_assert_err(mpm_lock_acquire(l, 0, NULL), MPM_EBATCH,
+                 "mpm_lock_acquire cannot be queued in a batch");
+    T_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_locked(l, &b));
     cr_assert_eq(mpm_batch_size(lock_m), 2);
-    LOCK_OK(mpm_batch_exec(lock_m, NULL, 0));
+    T_OK(mpm_batch_exec(lock_m, NULL, 0));
     cr_assert(!b);
     /* the probe for a batch left none open */
-    LOCK_OK(mpm_lock_acquire(l, 0, NULL));
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_acquire(l, 0, NULL));
+    T_OK(mpm_lock_release(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
 }
@@ -312,11 +279,11 @@ Test(lock, fencing_token_rises_with_every_acquisition)
     mpm_lock *l = lock_new();
     uint64_t prev = 0, t = 0;
     for (int i = 0; i < 5; i++) {
-        LOCK_OK(mpm_lock_acquire(l, 0, &t));
+        T_OK(mpm_lock_acquire(l, 0, &t));
         cr_assert_eq(t, prev + 1, "acquisition %d: token %llu after %llu", i, (unsigned long long)t,
                      (unsigned long long)prev);
         prev = t;
-        LOCK_OK(mpm_lock_release(l));
+        T_OK(mpm_lock_release(l));
     }
     /* another process's acquisition is one more again, and so is the next here */
     pid_t p = fork();
@@ -327,10 +294,10 @@ Test(lock, fencing_token_rises_with_every_acquisition)
         if (mpm_lock_release(l)) _exit(3);
         _exit(ct == prev + 1 ? 0 : 4);
     }
-    cr_assert_eq(lock_wait_child(p), 0);
-    LOCK_OK(mpm_lock_acquire(l, 0, &t));
+    cr_assert_eq(t_wait_child(p), 0);
+    T_OK(mpm_lock_acquire(l, 0, &t));
     cr_assert_eq(t, prev + 2);
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_release(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
 }
@@ -338,15 +305,15 @@ Test(lock, fencing_token_rises_with_every_acquisition)
 Test(lock, any_thread_or_process_may_release_it)
 {
     mpm_lock *l = lock_new();
-    LOCK_OK(mpm_lock_acquire(l, 0, NULL));
+    T_OK(mpm_lock_acquire(l, 0, NULL));
     pid_t p = fork();
     cr_assert_geq(p, 0);
     if (p == 0) _exit(mpm_lock_release(l) ? 2 : 0);
-    cr_assert_eq(lock_wait_child(p), 0);
+    cr_assert_eq(t_wait_child(p), 0);
     cr_assert(!lock_locked(l));
     /* and the releasing process's death does not touch it */
-    LOCK_OK(mpm_lock_acquire(l, 0, NULL));
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_acquire(l, 0, NULL));
+    T_OK(mpm_lock_release(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
 }
@@ -357,19 +324,19 @@ Test(lock, a_release_hands_the_lock_to_the_parked_waiter)
 {
     mpm_lock *l = lock_new();
     uint64_t t0 = 0;
-    LOCK_OK(mpm_lock_acquire(l, 0, &t0));
+    T_OK(mpm_lock_acquire(l, 0, &t0));
     pthread_t t;
     lock_waiter w = {.lock = l, .timeout = 10000};
     lock_start_waiter(&t, &w);
     cr_assert(!atomic_load(&w.done), "the waiter did not wait");
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_release(l));
     /* handed over directly: it is never seen free, so nobody can barge in */
     cr_assert(lock_locked(l));
-    lock_assert_err(mpm_lock_acquire(l, 0, NULL), MPM_ETIMEDOUT, "timed out");
+    t_assert_err(mpm_lock_acquire(l, 0, NULL), MPM_ETIMEDOUT, "timed out");
     pthread_join(t, NULL);
     cr_assert_eq(w.rc, 0, "waiter: %d", w.rc);
     cr_assert_eq(w.token, t0 + 1);
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_release(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
 }
@@ -378,20 +345,20 @@ Test(lock, a_parked_thread_does_not_block_the_other_threads)
 {
     mpm_lock *l = lock_new();
     mpm_value *v = NULL;
-    LOCK_OK(mpm_value_new(lock_m, &v, 'i', MPM_INT(0)));
-    LOCK_OK(mpm_lock_acquire(l, 0, NULL));
+    T_OK(mpm_value_new(lock_m, &v, 'i', MPM_INT(0)));
+    T_OK(mpm_lock_acquire(l, 0, NULL));
     pthread_t t;
     lock_waiter w = {.lock = l, .timeout = -1, .release = true};
     lock_start_waiter(&t, &w);
-    int64_t t0 = lock_now_ms();
+    int64_t t0 = t_now_ms();
     for (int i = 0; i < 50; i++) {
-        LOCK_OK(mpm_value_add_int(v, 1, NULL));
+        T_OK(mpm_value_add_int(v, 1, NULL));
         cr_assert(lock_locked(l));
     }
-    int64_t took = lock_now_ms() - t0;
+    int64_t took = t_now_ms() - t0;
     cr_assert_lt(took, 2000, "100 calls beside a parked one took %lld ms", (long long)took);
     cr_assert(!atomic_load(&w.done));
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_release(l));
     pthread_join(t, NULL);
     cr_assert_eq(w.rc, 0);
     cr_assert(!lock_locked(l));
@@ -403,18 +370,18 @@ Test(lock, a_parked_thread_does_not_block_the_other_threads)
 Test(lock, a_timed_out_waiter_leaves_the_queue)
 {
     mpm_lock *l = lock_new();
-    LOCK_OK(mpm_lock_acquire(l, 0, NULL));
+    T_OK(mpm_lock_acquire(l, 0, NULL));
     pthread_t t[2];
     lock_waiter w[2] = {{.lock = l, .timeout = 300}, {.lock = l, .timeout = 10000}};
     lock_start_waiter(&t[0], &w[0]);
     lock_start_waiter(&t[1], &w[1]);
     pthread_join(t[0], NULL);
     cr_assert_eq(w[0].rc, MPM_ETIMEDOUT);
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_release(l));
     pthread_join(t[1], NULL);
     cr_assert_eq(w[1].rc, 0, "the second waiter: %d", w[1].rc);
     cr_assert(lock_locked(l));
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_release(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
 }
@@ -424,7 +391,7 @@ Test(lock, a_timed_out_waiter_leaves_the_queue)
 Test(lock, waiting_processes_get_the_lock_in_arrival_order)
 {
     mpm_lock *l = lock_new();
-    LOCK_OK(mpm_lock_acquire(l, 0, NULL));
+    T_OK(mpm_lock_acquire(l, 0, NULL));
     int order[2];
     cr_assert_eq(pipe(order), 0);
     pid_t pids[LOCK_NQUEUE];
@@ -449,16 +416,16 @@ Test(lock, waiting_processes_get_the_lock_in_arrival_order)
         close(ready[1]);
         cr_assert_eq(read(ready[0], &ch, 1), 1);
         close(ready[0]);
-        lock_sleep_ms(200); /* parked before the next one comes */
+        t_sleep_ms(200); /* parked before the next one comes */
     }
     close(order[1]);
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_release(l));
     char got[LOCK_NQUEUE + 1] = "";
     for (int i = 0; i < LOCK_NQUEUE; i++)
         cr_assert_eq(read(order[0], &got[i], 1), 1);
     close(order[0]);
     for (int i = 0; i < LOCK_NQUEUE; i++)
-        cr_assert_eq(lock_wait_child(pids[i]), 0, "child %d", i);
+        cr_assert_eq(t_wait_child(pids[i]), 0, "child %d", i);
     cr_assert_str_eq(got, "012", "served in the order %s", got);
     cr_assert(!lock_locked(l));
     mpm_lock_close(l);
@@ -492,7 +459,7 @@ static void lock_count(mpm_value *v, mpm_lock *l, bool atomic_add)
         }
     }
     for (int p = 0; p < LOCK_PROCS; p++)
-        cr_assert_eq(lock_wait_child(pids[p]), 0, "child %d failed", p);
+        cr_assert_eq(t_wait_child(pids[p]), 0, "child %d failed", p);
 }
 
 Test(lock, eight_processes_increment_a_value_under_the_lock)
@@ -501,18 +468,18 @@ Test(lock, eight_processes_increment_a_value_under_the_lock)
     mpm_value *v = NULL;
     int64_t x = -1;
     uint64_t t = 0;
-    LOCK_OK(mpm_value_new(lock_m, &v, 'i', MPM_INT(0)));
+    T_OK(mpm_value_new(lock_m, &v, 'i', MPM_INT(0)));
     lock_count(v, l, false);
-    LOCK_OK(mpm_value_get_int(v, &x));
+    T_OK(mpm_value_get_int(v, &x));
     cr_assert_eq(x, LOCK_PROCS * LOCK_INCS);
     /* one token per acquisition */
-    LOCK_OK(mpm_lock_acquire(l, 0, &t));
+    T_OK(mpm_lock_acquire(l, 0, &t));
     cr_assert_eq(t, LOCK_PROCS * LOCK_INCS + 1);
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_release(l));
     /* the control: the atomic add needs no lock */
-    LOCK_OK(mpm_value_set(v, MPM_INT(0)));
+    T_OK(mpm_value_set(v, MPM_INT(0)));
     lock_count(v, NULL, true);
-    LOCK_OK(mpm_value_get_int(v, &x));
+    T_OK(mpm_value_get_int(v, &x));
     cr_assert_eq(x, LOCK_PROCS * LOCK_INCS);
     mpm_value_close(v);
     mpm_lock_close(l);
@@ -529,9 +496,9 @@ Test(lock, sigkill_of_a_holder_hands_the_lock_to_the_parked_acquirer_with_eowner
     lock_waiter w = {.lock = l, .timeout = 10000, .release = true};
     lock_start_waiter(&t, &w);
     cr_assert(!atomic_load(&w.done), "the waiter did not wait");
-    int64_t t0 = lock_now_ms();
+    int64_t t0 = t_now_ms();
     cr_assert_eq(kill(p, SIGKILL), 0);
-    cr_assert_eq(lock_wait_child(p), 128 + SIGKILL);
+    cr_assert_eq(t_wait_child(p), 128 + SIGKILL);
     cr_assert(lock_wait_done(&w, 5000));
     int64_t took = w.done_ms - t0;
     pthread_join(t, NULL);
@@ -539,8 +506,8 @@ Test(lock, sigkill_of_a_holder_hands_the_lock_to_the_parked_acquirer_with_eowner
     cr_assert_leq(took, 1000, "the parked acquirer got the lock %lld ms after the kill",
                   (long long)took);
     /* told once: the next acquirer finds a healthy lock */
-    LOCK_OK(mpm_lock_acquire(l, 0, NULL));
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_acquire(l, 0, NULL));
+    T_OK(mpm_lock_release(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
 }
@@ -550,20 +517,20 @@ Test(lock, a_holder_that_exits_leaves_the_flag_for_the_next_acquirer)
     mpm_lock *l = lock_new();
     uint64_t t1 = 0, t2 = 0;
     pid_t p = lock_spawn_holder(l, false, 1, false);
-    cr_assert_eq(lock_wait_child(p), 0);
+    cr_assert_eq(t_wait_child(p), 0);
     /* the server frees it when it reads the child's EOF */
-    int64_t end = lock_now_ms() + 3000;
+    int64_t end = t_now_ms() + 3000;
     int rc;
-    while ((rc = mpm_lock_acquire(l, 0, &t1)) == MPM_ETIMEDOUT && lock_now_ms() < end)
-        lock_sleep_ms(5);
+    while ((rc = mpm_lock_acquire(l, 0, &t1)) == MPM_ETIMEDOUT && t_now_ms() < end)
+        t_sleep_ms(5);
     cr_assert_eq(rc, MPM_EOWNERDEAD, "acquire after the holder died: %d (%s)", rc,
                  mpm_last_error());
     cr_assert_str_eq(mpm_last_error(), "acquired, but the previous owner died holding it");
     cr_assert_eq(t1, 2, "the child's token was 1");
-    LOCK_OK(mpm_lock_release(l));
-    LOCK_OK(mpm_lock_acquire(l, 0, &t2));
+    T_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_acquire(l, 0, &t2));
     cr_assert_eq(t2, 3);
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_release(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
 }
@@ -571,7 +538,7 @@ Test(lock, a_holder_that_exits_leaves_the_flag_for_the_next_acquirer)
 Test(lock, a_dead_waiter_leaves_the_queue)
 {
     mpm_lock *l = lock_new();
-    LOCK_OK(mpm_lock_acquire(l, 0, NULL));
+    T_OK(mpm_lock_acquire(l, 0, NULL));
     int ready[2];
     char ch;
     cr_assert_eq(pipe(ready), 0);
@@ -587,15 +554,15 @@ Test(lock, a_dead_waiter_leaves_the_queue)
     close(ready[1]);
     cr_assert_eq(read(ready[0], &ch, 1), 1);
     close(ready[0]);
-    lock_sleep_ms(150);
+    t_sleep_ms(150);
     cr_assert_eq(kill(p, SIGKILL), 0);
-    cr_assert_eq(lock_wait_child(p), 128 + SIGKILL);
-    lock_sleep_ms(100);
+    cr_assert_eq(t_wait_child(p), 128 + SIGKILL);
+    t_sleep_ms(100);
     /* the release finds nobody waiting: the lock is free, not given to the dead */
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_release(l));
     cr_assert(!lock_locked(l));
-    LOCK_OK(mpm_lock_acquire(l, 0, NULL));
-    LOCK_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_acquire(l, 0, NULL));
+    T_OK(mpm_lock_release(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
 }
@@ -603,7 +570,7 @@ Test(lock, a_dead_waiter_leaves_the_queue)
 Test(lock, closing_the_last_handle_answers_parked_waiters)
 {
     mpm_lock *l = lock_new();
-    LOCK_OK(mpm_lock_acquire(l, 0, NULL));
+    T_OK(mpm_lock_acquire(l, 0, NULL));
     pthread_t t;
     lock_waiter w = {.lock = l, .timeout = 10000};
     lock_start_waiter(&t, &w);
@@ -624,9 +591,9 @@ Test(rlock, recursion_counts_levels_and_keeps_its_token)
     char b[256];
     cr_assert_eq(mpm_handle_type(r), MPM_OBJ_RLOCK);
     lock_assert_repr(r, "<unlocked _thread.RLock object owner=0 count=0>");
-    LOCK_OK(mpm_rlock_acquire(r, 0, &t1));
-    LOCK_OK(mpm_rlock_acquire(r, -1, &t2));
-    LOCK_OK(mpm_rlock_acquire(r, 100, &t3));
+    T_OK(mpm_rlock_acquire(r, 0, &t1));
+    T_OK(mpm_rlock_acquire(r, -1, &t2));
+    T_OK(mpm_rlock_acquire(r, 100, &t3));
     /* re-entering does not change hands: the owner keeps its token */
     cr_assert_eq(t1, 1);
     cr_assert_eq(t2, t1);
@@ -634,17 +601,17 @@ Test(rlock, recursion_counts_levels_and_keeps_its_token)
     lock_repr_into(r, b, sizeof b);
     cr_assert(strncmp(b, "<locked _thread.RLock object owner=", 35) == 0, "%s", b);
     cr_assert(strstr(b, " count=3>") != NULL, "%s", b);
-    LOCK_OK(mpm_rlock_release(r));
-    LOCK_OK(mpm_rlock_release(r));
+    T_OK(mpm_rlock_release(r));
+    T_OK(mpm_rlock_release(r));
     lock_repr_into(r, b, sizeof b);
     cr_assert(strstr(b, "<locked") == b && strstr(b, " count=1>") != NULL, "%s", b);
-    LOCK_OK(mpm_rlock_release(r));
+    T_OK(mpm_rlock_release(r));
     lock_assert_repr(r, "<unlocked _thread.RLock object owner=0 count=0>");
-    lock_assert_err(mpm_rlock_release(r), MPM_ERUNTIME,
-                    "RuntimeError: cannot release un-acquired lock");
-    LOCK_OK(mpm_rlock_acquire(r, 0, &t2));
+    t_assert_err(mpm_rlock_release(r), MPM_ERUNTIME,
+                 "RuntimeError: cannot release un-acquired lock");
+    T_OK(mpm_rlock_acquire(r, 0, &t2));
     cr_assert_eq(t2, 2);
-    LOCK_OK(mpm_rlock_release(r));
+    T_OK(mpm_rlock_release(r));
     mpm_rlock_close(r);
     mpm_rlock_close(NULL);
     lock_assert_no_objects();
@@ -653,15 +620,15 @@ Test(rlock, recursion_counts_levels_and_keeps_its_token)
 Test(rlock, bad_arguments)
 {
     mpm_rlock *r = lock_new_r();
-    lock_assert_err(mpm_rlock_acquire(r, -7, NULL), MPM_EINVAL,
-                    "invalid timeout -7 ms (-1: none, or >= 0)");
-    lock_assert_err(mpm_rlock_acquire(NULL, 0, NULL), MPM_EINVAL, "ValueError: NULL handle");
-    lock_assert_err(mpm_rlock_release(NULL), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_rlock_acquire(r, -7, NULL), MPM_EINVAL,
+                 "invalid timeout -7 ms (-1: none, or >= 0)");
+    t_assert_err(mpm_rlock_acquire(NULL, 0, NULL), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_rlock_release(NULL), MPM_EINVAL, "ValueError: NULL handle");
     cr_assert_eq(mpm_rlock_new(NULL, &r), MPM_EINVAL);
-    LOCK_OK(mpm_batch_begin(lock_m));
-    lock_assert_err(mpm_rlock_acquire(r, 0, NULL), MPM_EBATCH,
-                    "mpm_rlock_acquire cannot be queued in a batch");
-    LOCK_OK(mpm_batch_exec(lock_m, NULL, 0));
+    T_OK(mpm_batch_begin(lock_m));
+    t_assert_err(mpm_rlock_acquire(r, 0, NULL), MPM_EBATCH,
+                 "mpm_rlock_acquire cannot be queued in a batch");
+    T_OK(mpm_batch_exec(lock_m, NULL, 0));
     mpm_rlock_close(r);
     lock_assert_no_objects();
 }
@@ -669,7 +636,7 @@ Test(rlock, bad_arguments)
 Test(rlock, only_the_owning_thread_may_release)
 {
     mpm_rlock *r = lock_new_r();
-    LOCK_OK(mpm_rlock_acquire(r, 0, NULL));
+    T_OK(mpm_rlock_acquire(r, 0, NULL));
     /* another process */
     pid_t p = fork();
     cr_assert_geq(p, 0);
@@ -679,14 +646,14 @@ Test(rlock, only_the_owning_thread_may_release)
         if (strcmp(mpm_last_error(), "RuntimeError: cannot release un-acquired lock")) _exit(3);
         _exit(0);
     }
-    cr_assert_eq(lock_wait_child(p), 0);
+    cr_assert_eq(t_wait_child(p), 0);
     /* another thread of this process */
     pthread_t t;
     lock_waiter w = {.lock = r, .rlock = true, .timeout = 0};
     lock_start_waiter(&t, &w);
     pthread_join(t, NULL);
     cr_assert_eq(w.rc, MPM_ETIMEDOUT, "another thread of the owner's process: %d", w.rc);
-    LOCK_OK(mpm_rlock_release(r));
+    T_OK(mpm_rlock_release(r));
     mpm_rlock_close(r);
     lock_assert_no_objects();
 }
@@ -708,8 +675,8 @@ static void *lock_releaser_main(void *arg)
 Test(rlock, is_owned_per_thread)
 {
     mpm_rlock *r = lock_new_r();
-    LOCK_OK(mpm_rlock_acquire(r, 0, NULL));
-    LOCK_OK(mpm_rlock_acquire(r, 0, NULL));
+    T_OK(mpm_rlock_acquire(r, 0, NULL));
+    T_OK(mpm_rlock_acquire(r, 0, NULL));
     /* a second thread of the same process may neither release nor re-enter it */
     pthread_t t;
     lock_releaser x = {.r = r};
@@ -718,7 +685,7 @@ Test(rlock, is_owned_per_thread)
     cr_assert_eq(x.rc, MPM_ERUNTIME);
     cr_assert_str_eq(x.msg, "RuntimeError: cannot release un-acquired lock");
     lock_waiter w = {.lock = r, .rlock = true, .timeout = 200};
-    int64_t t0 = lock_now_ms();
+    int64_t t0 = t_now_ms();
     lock_start_waiter(&t, &w);
     pthread_join(t, NULL);
     int64_t took = w.done_ms - t0;
@@ -727,10 +694,10 @@ Test(rlock, is_owned_per_thread)
     /* blocked until the owner has released every level */
     lock_waiter w2 = {.lock = r, .rlock = true, .timeout = 10000, .release = true};
     lock_start_waiter(&t, &w2);
-    LOCK_OK(mpm_rlock_release(r));
-    lock_sleep_ms(100);
+    T_OK(mpm_rlock_release(r));
+    t_sleep_ms(100);
     cr_assert(!atomic_load(&w2.done), "got the RLock while its owner held a level");
-    LOCK_OK(mpm_rlock_release(r));
+    T_OK(mpm_rlock_release(r));
     pthread_join(t, NULL);
     cr_assert_eq(w2.rc, 0);
     lock_assert_repr(r, "<unlocked _thread.RLock object owner=0 count=0>");
@@ -741,18 +708,18 @@ Test(rlock, is_owned_per_thread)
 Test(rlock, a_parked_thread_does_not_block_the_owner)
 {
     mpm_rlock *r = lock_new_r();
-    LOCK_OK(mpm_rlock_acquire(r, 0, NULL));
+    T_OK(mpm_rlock_acquire(r, 0, NULL));
     pthread_t t;
     lock_waiter w = {.lock = r, .rlock = true, .timeout = -1, .release = true};
     lock_start_waiter(&t, &w);
-    int64_t t0 = lock_now_ms();
+    int64_t t0 = t_now_ms();
     for (int i = 0; i < 20; i++) {
-        LOCK_OK(mpm_rlock_acquire(r, 0, NULL));
-        LOCK_OK(mpm_rlock_release(r));
+        T_OK(mpm_rlock_acquire(r, 0, NULL));
+        T_OK(mpm_rlock_release(r));
     }
-    cr_assert_lt(lock_now_ms() - t0, 2000);
+    cr_assert_lt(t_now_ms() - t0, 2000);
     cr_assert(!atomic_load(&w.done));
-    LOCK_OK(mpm_rlock_release(r));
+    T_OK(mpm_rlock_release(r));
     pthread_join(t, NULL);
     cr_assert_eq(w.rc, 0);
     mpm_rlock_close(r);
@@ -767,9 +734,9 @@ Test(rlock, death_of_a_holder_at_depth_three_frees_every_level)
     lock_waiter w = {.lock = r, .rlock = true, .timeout = 10000};
     lock_start_waiter(&t, &w);
     cr_assert(!atomic_load(&w.done));
-    int64_t t0 = lock_now_ms();
+    int64_t t0 = t_now_ms();
     cr_assert_eq(kill(p, SIGKILL), 0);
-    cr_assert_eq(lock_wait_child(p), 128 + SIGKILL);
+    cr_assert_eq(t_wait_child(p), 128 + SIGKILL);
     cr_assert(lock_wait_done(&w, 5000));
     pthread_join(t, NULL);
     cr_assert_eq(w.rc, MPM_EOWNERDEAD, "parked acquire: %d", w.rc);
@@ -787,17 +754,17 @@ Test(rlock, a_holder_that_exits_at_depth_three_frees_it_for_another_process)
 {
     mpm_rlock *r = lock_new_r();
     pid_t p = lock_spawn_holder(r, true, 3, false);
-    cr_assert_eq(lock_wait_child(p), 0);
-    int64_t end = lock_now_ms() + 3000;
+    cr_assert_eq(t_wait_child(p), 0);
+    int64_t end = t_now_ms() + 3000;
     int rc;
-    while ((rc = mpm_rlock_acquire(r, 0, NULL)) == MPM_ETIMEDOUT && lock_now_ms() < end)
-        lock_sleep_ms(5);
+    while ((rc = mpm_rlock_acquire(r, 0, NULL)) == MPM_ETIMEDOUT && t_now_ms() < end)
+        t_sleep_ms(5);
     cr_assert_eq(rc, MPM_EOWNERDEAD, "%d (%s)", rc, mpm_last_error());
-    LOCK_OK(mpm_rlock_release(r));
-    lock_assert_err(mpm_rlock_release(r), MPM_ERUNTIME,
-                    "RuntimeError: cannot release un-acquired lock");
-    LOCK_OK(mpm_rlock_acquire(r, 0, NULL));
-    LOCK_OK(mpm_rlock_release(r));
+    T_OK(mpm_rlock_release(r));
+    t_assert_err(mpm_rlock_release(r), MPM_ERUNTIME,
+                 "RuntimeError: cannot release un-acquired lock");
+    T_OK(mpm_rlock_acquire(r, 0, NULL));
+    T_OK(mpm_rlock_release(r));
     mpm_rlock_close(r);
     lock_assert_no_objects();
 }
@@ -810,24 +777,24 @@ Test(lock, the_server_checks_raw_arguments)
     mpm_rlock *r = lock_new_r();
     mpm_val a[2] = {MPM_INT(1), MPM_INT(-5)}, *res = NULL;
     bool b = true;
-    lock_assert_err(mpmi_call(&l->h, MPMI_OP_ACQUIRE, a, 2, MPMI_SINK_NONE), MPM_EVALUE,
-                    "ValueError: timeout must be -1 (none) or >= 0");
+    t_assert_err(mpmi_call(&l->h, MPMI_OP_ACQUIRE, a, 2, MPMI_SINK_NONE), MPM_EVALUE,
+                 "ValueError: timeout must be -1 (none) or >= 0");
     a[0] = MPM_STR("x");
     a[1] = MPM_INT(0);
-    lock_assert_err(mpmi_call(&l->h, MPMI_OP_ACQUIRE, a, 2, MPMI_SINK_NONE), MPM_ETYPE,
-                    "TypeError: 'str' object cannot be interpreted as an integer");
-    lock_assert_err(mpmi_call(&r->h, MPMI_OP_RELEASE, a, 1, MPMI_SINK_NONE), MPM_ETYPE,
-                    "TypeError: 'str' object cannot be interpreted as an integer");
-    lock_assert_err(mpmi_call(&l->h, MPMI_OP_ACQUIRE, a, 0, MPMI_SINK_NONE), MPM_EARGS,
-                    "TypeError: Lock.ACQUIRE takes 1 to 2 arguments (0 given)");
-    lock_assert_err(mpmi_call(&r->h, MPMI_OP_RELEASE, a, 2, MPMI_SINK_NONE), MPM_EARGS,
-                    "TypeError: RLock.RELEASE takes 1 arguments (2 given)");
-    lock_assert_err(mpmi_call(&l->h, MPMI_OP_C_WAIT, a, 2, MPMI_SINK_NONE), MPM_ENOMETHOD,
-                    "AttributeError: 'Lock' object has no method C_WAIT");
+    t_assert_err(mpmi_call(&l->h, MPMI_OP_ACQUIRE, a, 2, MPMI_SINK_NONE), MPM_ETYPE,
+                 "TypeError: 'str' object cannot be interpreted as an integer");
+    t_assert_err(mpmi_call(&r->h, MPMI_OP_RELEASE, a, 1, MPMI_SINK_NONE), MPM_ETYPE,
+                 "TypeError: 'str' object cannot be interpreted as an integer");
+    t_assert_err(mpmi_call(&l->h, MPMI_OP_ACQUIRE, a, 0, MPMI_SINK_NONE), MPM_EARGS,
+                 "TypeError: Lock.ACQUIRE takes 1 to 2 arguments (0 given)");
+    t_assert_err(mpmi_call(&r->h, MPMI_OP_RELEASE, a, 2, MPMI_SINK_NONE), MPM_EARGS,
+                 "TypeError: RLock.RELEASE takes 1 arguments (2 given)");
+    t_assert_err(mpmi_call(&l->h, MPMI_OP_C_WAIT, a, 2, MPMI_SINK_NONE), MPM_ENOMETHOD,
+                 "AttributeError: 'Lock' object has no method C_WAIT");
     cr_assert(!lock_locked(l));
     /* the timeout may be left out (none); the answer is [token, owner died] */
     a[0] = MPM_INT(7);
-    LOCK_OK(mpmi_call(&l->h, MPMI_OP_ACQUIRE, a, 1, MPMI_SINK_VAL(&res)));
+    T_OK(mpmi_call(&l->h, MPMI_OP_ACQUIRE, a, 1, MPMI_SINK_VAL(&res)));
     cr_assert_eq(res->type, MPM_T_LIST);
     cr_assert_eq(res->v.list.len, 2);
     cr_assert_eq(res->v.list.items[0].v.i, 1);
@@ -835,29 +802,29 @@ Test(lock, the_server_checks_raw_arguments)
     cr_assert(!res->v.list.items[1].v.b);
     mpm_val_free(res);
     /* OWNED: by this process's thread 7, not thread 8 */
-    LOCK_OK(mpmi_call(&l->h, MPMI_OP_OWNED, a, 1, MPMI_SINK_BOOL(&b)));
+    T_OK(mpmi_call(&l->h, MPMI_OP_OWNED, a, 1, MPMI_SINK_BOOL(&b)));
     cr_assert(b);
     a[0] = MPM_INT(8);
-    LOCK_OK(mpmi_call(&l->h, MPMI_OP_OWNED, a, 1, MPMI_SINK_BOOL(&b)));
+    T_OK(mpmi_call(&l->h, MPMI_OP_OWNED, a, 1, MPMI_SINK_BOOL(&b)));
     cr_assert(!b);
-    LOCK_OK(mpmi_call(&l->h, MPMI_OP_COPY, NULL, 0, MPMI_SINK_BOOL(&b)));
+    T_OK(mpmi_call(&l->h, MPMI_OP_COPY, NULL, 0, MPMI_SINK_BOOL(&b)));
     cr_assert(b);
     /* a plain Lock: thread 8 may release what thread 7 holds */
-    LOCK_OK(mpmi_call(&l->h, MPMI_OP_RELEASE, a, 1, MPMI_SINK_NONE));
+    T_OK(mpmi_call(&l->h, MPMI_OP_RELEASE, a, 1, MPMI_SINK_NONE));
     cr_assert(!lock_locked(l));
     /* an RLock: owned by (process, thread) */
-    LOCK_OK(mpmi_call(&r->h, MPMI_OP_ACQUIRE, a, 1, MPMI_SINK_NONE));
+    T_OK(mpmi_call(&r->h, MPMI_OP_ACQUIRE, a, 1, MPMI_SINK_NONE));
     a[0] = MPM_INT(9);
-    lock_assert_err(mpmi_call(&r->h, MPMI_OP_RELEASE, a, 1, MPMI_SINK_NONE), MPM_ERUNTIME,
-                    "RuntimeError: cannot release un-acquired lock");
+    t_assert_err(mpmi_call(&r->h, MPMI_OP_RELEASE, a, 1, MPMI_SINK_NONE), MPM_ERUNTIME,
+                 "RuntimeError: cannot release un-acquired lock");
     a[0] = MPM_INT(8);
-    LOCK_OK(mpmi_call(&r->h, MPMI_OP_RELEASE, a, 1, MPMI_SINK_NONE));
+    T_OK(mpmi_call(&r->h, MPMI_OP_RELEASE, a, 1, MPMI_SINK_NONE));
 
     mpm_lock *t = NULL;
-    lock_assert_err(mpmi_create(lock_m, MPM_OBJ_LOCK, 0, a, 1, (void **)&t), MPM_EARGS,
-                    "TypeError: Lock() takes no arguments (1 given)");
-    lock_assert_err(mpmi_create(lock_m, MPM_OBJ_RLOCK, 0, a, 2, (void **)&t), MPM_EARGS,
-                    "TypeError: RLock() takes no arguments (2 given)");
+    t_assert_err(mpmi_create(lock_m, MPM_OBJ_LOCK, 0, a, 1, (void **)&t), MPM_EARGS,
+                 "TypeError: Lock() takes no arguments (1 given)");
+    t_assert_err(mpmi_create(lock_m, MPM_OBJ_RLOCK, 0, a, 2, (void **)&t), MPM_EARGS,
+                 "TypeError: RLock() takes no arguments (2 given)");
     mpm_rlock_close(r);
     mpm_lock_close(l);
     lock_assert_no_objects();

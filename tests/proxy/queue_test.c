@@ -14,6 +14,8 @@
 
 #include <mpm/mpm.h>
 
+#include "support/support.h"
+
 #include "proxy/client.h" /* raw calls: what a client in another language may send */
 
 static mpm_manager *queue_m;
@@ -32,41 +34,13 @@ static void queue_teardown(void)
 
 TestSuite(queue, .init = queue_setup, .fini = queue_teardown, .timeout = 30);
 
-#define QUEUE_OK(expr)                                                                             \
-    do {                                                                                           \
-        int queue_rc_ = (expr);                                                                    \
-        cr_assert_eq(queue_rc_, 0, "%s: %d (%s)", #expr, queue_rc_, mpm_last_error());             \
-    } while (0)
-
-/* rc must be code, and the thread's message exactly msg. */
-#define queue_assert_err(expr, code, msg)                                                          \
-    do {                                                                                           \
-        int queue_rc_ = (expr);                                                                    \
-        cr_assert_eq(queue_rc_, (code), "%s: got %d (%s)", #expr, queue_rc_, mpm_last_error());    \
-        cr_assert_str_eq(mpm_last_error(), (msg), "%s", #expr);                                    \
-    } while (0)
-
-static int64_t queue_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void queue_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts)) {
-    }
-}
-
 static mpm_queue *queue_new(int64_t maxsize, bool joinable)
 {
     mpm_queue *q = NULL;
     if (joinable)
-        QUEUE_OK(mpm_joinable_queue_new(queue_m, &q, maxsize));
+        T_OK(mpm_joinable_queue_new(queue_m, &q, maxsize));
     else
-        QUEUE_OK(mpm_queue_new(queue_m, &q, maxsize));
+        T_OK(mpm_queue_new(queue_m, &q, maxsize));
     cr_assert_not_null(q);
     return q;
 }
@@ -74,14 +48,14 @@ static mpm_queue *queue_new(int64_t maxsize, bool joinable)
 static size_t queue_qsize(mpm_queue *q)
 {
     size_t n = 999;
-    QUEUE_OK(mpm_queue_qsize(q, &n));
+    T_OK(mpm_queue_qsize(q, &n));
     return n;
 }
 
 static int64_t queue_get_int(mpm_queue *q, int64_t timeout)
 {
     mpm_val *v = NULL;
-    QUEUE_OK(mpm_queue_get(q, timeout, &v));
+    T_OK(mpm_queue_get(q, timeout, &v));
     cr_assert_eq(v->type, MPM_T_INT);
     int64_t i = v->v.i;
     mpm_val_free(v);
@@ -91,7 +65,7 @@ static int64_t queue_get_int(mpm_queue *q, int64_t timeout)
 static void queue_assert_repr(void *h, const char *want)
 {
     char *s = NULL, b[256];
-    QUEUE_OK(mpm_handle_repr(h, &s));
+    T_OK(mpm_handle_repr(h, &s));
     snprintf(b, sizeof b, "%s", s);
     free(s);
     cr_assert_str_eq(b, want);
@@ -100,7 +74,7 @@ static void queue_assert_repr(void *h, const char *want)
 static size_t queue_objects(void)
 {
     size_t n = 999;
-    QUEUE_OK(mpm_manager_object_count(queue_m, &n));
+    T_OK(mpm_manager_object_count(queue_m, &n));
     return n;
 }
 
@@ -108,18 +82,11 @@ static size_t queue_objects(void)
  * the server reads its EOF), up to 5 s. */
 static size_t queue_objects_settle(size_t want)
 {
-    int64_t end = queue_now_ms() + 5000;
+    int64_t end = t_now_ms() + 5000;
     size_t n;
-    while ((n = queue_objects()) != want && queue_now_ms() < end)
-        queue_sleep_ms(5);
+    while ((n = queue_objects()) != want && t_now_ms() < end)
+        t_sleep_ms(5);
     return n;
-}
-
-static int queue_wait_child(pid_t p)
-{
-    int st = 0;
-    if (waitpid(p, &st, 0) != p) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
 /* A child's get of one int: the value, or -1. */
@@ -142,38 +109,38 @@ Test(queue, new_put_get_sizes_and_repr)
     cr_assert_eq(mpm_handle_type(j), MPM_OBJ_JOINABLE_QUEUE);
     queue_assert_repr(q, "<Queue qsize=0 maxsize=0>");
     queue_assert_repr(j, "<JoinableQueue qsize=0 maxsize=0 unfinished=0>");
-    QUEUE_OK(mpm_queue_empty(q, &e));
+    T_OK(mpm_queue_empty(q, &e));
     cr_assert(e);
-    QUEUE_OK(mpm_queue_full(q, &f));
+    T_OK(mpm_queue_full(q, &f));
     cr_assert_not(f);
     for (int i = 0; i < 5; i++)
-        QUEUE_OK(mpm_queue_put(q, MPM_INT(i), -1));
+        T_OK(mpm_queue_put(q, MPM_INT(i), -1));
     cr_assert_eq(queue_qsize(q), 5);
-    QUEUE_OK(mpm_queue_empty(q, &e));
+    T_OK(mpm_queue_empty(q, &e));
     cr_assert_not(e);
-    QUEUE_OK(mpm_queue_full(q, &f));
+    T_OK(mpm_queue_full(q, &f));
     cr_assert_not(f, "an unbounded queue is never full");
     queue_assert_repr(q, "<Queue qsize=5 maxsize=0>");
     for (int i = 0; i < 5; i++)
         cr_assert_eq(queue_get_int(q, 0), i, "FIFO order");
 
-    QUEUE_OK(mpm_queue_put_nowait(b, MPM_STR("a")));
-    QUEUE_OK(mpm_queue_put(b, MPM_STR("b"), 0));
-    QUEUE_OK(mpm_queue_full(b, &f));
+    T_OK(mpm_queue_put_nowait(b, MPM_STR("a")));
+    T_OK(mpm_queue_put(b, MPM_STR("b"), 0));
+    T_OK(mpm_queue_full(b, &f));
     cr_assert(f);
-    queue_assert_err(mpm_queue_put_nowait(b, MPM_STR("c")), MPM_EFULL, "Full");
+    t_assert_err(mpm_queue_put_nowait(b, MPM_STR("c")), MPM_EFULL, "Full");
     queue_assert_repr(b, "<Queue qsize=2 maxsize=2>");
     mpm_val *v = NULL;
-    QUEUE_OK(mpm_queue_get_nowait(b, &v));
+    T_OK(mpm_queue_get_nowait(b, &v));
     cr_assert_str_eq(v->v.str.ptr, "a");
     mpm_val_free(v);
-    QUEUE_OK(mpm_queue_get(b, -1, &v));
+    T_OK(mpm_queue_get(b, -1, &v));
     cr_assert_str_eq(v->v.str.ptr, "b");
     mpm_val_free(v);
     v = NULL;
-    queue_assert_err(mpm_queue_get_nowait(b, &v), MPM_EEMPTY, "Empty");
+    t_assert_err(mpm_queue_get_nowait(b, &v), MPM_EEMPTY, "Empty");
     cr_assert_null(v);
-    queue_assert_err(mpm_queue_get(b, 0, &v), MPM_EEMPTY, "Empty");
+    t_assert_err(mpm_queue_get(b, 0, &v), MPM_EEMPTY, "Empty");
 
     mpm_queue_close(q);
     mpm_queue_close(b);
@@ -187,24 +154,24 @@ Test(queue, raw_maxsize_and_copy)
     mpm_queue *q = queue_new(7, false), *u = queue_new(-1, false);
     int64_t max = -9;
     mpm_val *v = NULL;
-    QUEUE_OK(mpmi_call(&q->h, MPMI_OP_Q_MAXSIZE, NULL, 0, MPMI_SINK_INT(&max)));
+    T_OK(mpmi_call(&q->h, MPMI_OP_Q_MAXSIZE, NULL, 0, MPMI_SINK_INT(&max)));
     cr_assert_eq(max, 7);
-    QUEUE_OK(mpmi_call(&u->h, MPMI_OP_Q_MAXSIZE, NULL, 0, MPMI_SINK_INT(&max)));
+    T_OK(mpmi_call(&u->h, MPMI_OP_Q_MAXSIZE, NULL, 0, MPMI_SINK_INT(&max)));
     cr_assert_eq(max, 0, "maxsize <= 0 is unbounded");
-    QUEUE_OK(mpm_queue_put(q, MPM_INT(1), 0));
-    QUEUE_OK(mpm_queue_put(q, MPM_STR("x"), 0));
-    QUEUE_OK(mpmi_call(&q->h, MPMI_OP_COPY, NULL, 0, MPMI_SINK_VAL(&v)));
+    T_OK(mpm_queue_put(q, MPM_INT(1), 0));
+    T_OK(mpm_queue_put(q, MPM_STR("x"), 0));
+    T_OK(mpmi_call(&q->h, MPMI_OP_COPY, NULL, 0, MPMI_SINK_VAL(&v)));
     char *s = mpm_val_repr(*v);
     cr_assert_str_eq(s, "[1, 'x']");
     free(s);
     mpm_val_free(v);
     cr_assert_eq(queue_qsize(q), 2, "a copy takes nothing");
     mpm_val t = MPM_INT(-7);
-    queue_assert_err(mpmi_call(&q->h, MPMI_OP_Q_GET, &t, 1, MPMI_SINK_VAL(&v)), MPM_EVALUE,
-                     "ValueError: timeout must be -1 (none) or >= 0");
+    t_assert_err(mpmi_call(&q->h, MPMI_OP_Q_GET, &t, 1, MPMI_SINK_VAL(&v)), MPM_EVALUE,
+                 "ValueError: timeout must be -1 (none) or >= 0");
     mpm_val m[2] = {MPM_INT(0), MPM_INT(0)};
-    queue_assert_err(mpmi_call(&q->h, MPMI_OP_Q_GET_MANY, m, 2, MPMI_SINK_VAL(&v)), MPM_EVALUE,
-                     "ValueError: max must be one or more");
+    t_assert_err(mpmi_call(&q->h, MPMI_OP_Q_GET_MANY, m, 2, MPMI_SINK_VAL(&v)), MPM_EVALUE,
+                 "ValueError: max must be one or more");
     mpm_queue_close(q);
     mpm_queue_close(u);
 }
@@ -229,8 +196,8 @@ Test(queue, argument_errors)
     /* a plain Queue has no task_done or join, as in Python */
     cr_assert_eq(mpm_queue_task_done(q), MPM_ENOMETHOD);
     cr_assert_eq(mpm_queue_join(q, 0), MPM_ENOMETHOD);
-    queue_assert_err(mpm_queue_task_done(j), MPM_EVALUE,
-                     "ValueError: task_done() called too many times");
+    t_assert_err(mpm_queue_task_done(j), MPM_EVALUE,
+                 "ValueError: task_done() called too many times");
     mpm_queue_close(q);
     mpm_queue_close(j);
 }
@@ -240,22 +207,22 @@ Test(queue, blocking_calls_refuse_a_batch)
     mpm_queue *q = queue_new(0, true);
     mpm_val *v = NULL, *w = NULL;
     size_t n;
-    QUEUE_OK(mpm_batch_begin(queue_m));
+    T_OK(mpm_batch_begin(queue_m));
     cr_assert_eq(mpm_queue_get(q, -1, &v), MPM_EBATCH);
     cr_assert_eq(mpm_queue_put(q, MPM_INT(1), 100), MPM_EBATCH);
     cr_assert_eq(mpm_queue_get_many(q, 3, -1, &v), MPM_EBATCH);
     cr_assert_eq(mpm_queue_put_many(q, MPM_LIST(NULL, 0), 0, &n), MPM_EBATCH);
     cr_assert_eq(mpm_queue_join(q, 0), MPM_EBATCH);
     /* the non-blocking forms queue */
-    QUEUE_OK(mpm_queue_put_nowait(q, MPM_INT(41)));
-    QUEUE_OK(mpm_queue_get_nowait(q, &w));
+    T_OK(mpm_queue_put_nowait(q, MPM_INT(41)));
+    T_OK(mpm_queue_get_nowait(q, &w));
     cr_assert_eq(mpm_batch_size(queue_m), 2);
-    QUEUE_OK(mpm_batch_exec(queue_m, NULL, 0));
+    T_OK(mpm_batch_exec(queue_m, NULL, 0));
     cr_assert_not_null(w);
     cr_assert_eq(w->v.i, 41);
     mpm_val_free(w);
-    QUEUE_OK(mpm_queue_task_done(q));
-    QUEUE_OK(mpm_queue_join(q, 0));
+    T_OK(mpm_queue_task_done(q));
+    T_OK(mpm_queue_join(q, 0));
     mpm_queue_close(q);
 }
 
@@ -264,30 +231,30 @@ Test(queue, put_many_and_get_many)
     mpm_queue *q = queue_new(3, false);
     mpm_val items[5] = {MPM_INT(0), MPM_INT(1), MPM_INT(2), MPM_INT(3), MPM_INT(4)}, *v = NULL;
     size_t n = 99;
-    QUEUE_OK(mpm_queue_put_many(q, MPM_LIST(items, 0), 0, &n));
+    T_OK(mpm_queue_put_many(q, MPM_LIST(items, 0), 0, &n));
     cr_assert_eq(n, 0);
-    queue_assert_err(mpm_queue_put_many(q, MPM_LIST(items, 5), 0, &n), MPM_EFULL, "Full");
+    t_assert_err(mpm_queue_put_many(q, MPM_LIST(items, 5), 0, &n), MPM_EFULL, "Full");
     cr_assert_eq(n, 3, "as many as fit went in");
-    QUEUE_OK(mpm_queue_get_many(q, 2, 0, &v));
+    T_OK(mpm_queue_get_many(q, 2, 0, &v));
     cr_assert_eq(v->type, MPM_T_LIST);
     cr_assert_eq(v->v.list.len, 2);
     cr_assert_eq(v->v.list.items[0].v.i, 0);
     cr_assert_eq(v->v.list.items[1].v.i, 1);
     mpm_val_free(v);
-    QUEUE_OK(mpm_queue_get_many(q, 100, -1, &v));
+    T_OK(mpm_queue_get_many(q, 100, -1, &v));
     cr_assert_eq(v->v.list.len, 1, "get_many returns what is there");
     cr_assert_eq(v->v.list.items[0].v.i, 2);
     mpm_val_free(v);
     v = NULL;
-    queue_assert_err(mpm_queue_get_many(q, 5, 0, &v), MPM_EEMPTY, "Empty");
+    t_assert_err(mpm_queue_get_many(q, 5, 0, &v), MPM_EEMPTY, "Empty");
     cr_assert_null(v);
     /* unbounded: all at once */
     mpm_queue *u = queue_new(0, false);
-    QUEUE_OK(mpm_queue_put_many(u, MPM_LIST(items, 5), -1, &n));
+    T_OK(mpm_queue_put_many(u, MPM_LIST(items, 5), -1, &n));
     cr_assert_eq(n, 5);
-    QUEUE_OK(mpm_queue_put_many(u, MPM_LIST(items, 5), -1, NULL));
+    T_OK(mpm_queue_put_many(u, MPM_LIST(items, 5), -1, NULL));
     cr_assert_eq(queue_qsize(u), 10);
-    QUEUE_OK(mpm_queue_get_many(u, 10, 0, &v));
+    T_OK(mpm_queue_get_many(u, 10, 0, &v));
     for (size_t i = 0; i < 10; i++)
         cr_assert_eq(v->v.list.items[i].v.i, (int64_t)(i % 5));
     mpm_val_free(v);
@@ -303,16 +270,16 @@ Test(queue, nested_items_come_back_whole)
                          {MPM_FLOAT(0.5), MPM_BYTES("\0x", 2)}};
     mpm_val outer[2] = {MPM_DICT(pairs, 2), MPM_BOOL(true)};
     mpm_val item = MPM_LIST(outer, 2), *v = NULL;
-    QUEUE_OK(mpm_queue_put(q, item, -1));
-    QUEUE_OK(mpm_queue_put_many(q, MPM_LIST(&item, 1), -1, NULL));
+    T_OK(mpm_queue_put(q, item, -1));
+    T_OK(mpm_queue_put_many(q, MPM_LIST(&item, 1), -1, NULL));
     queue_assert_repr(q, "<Queue qsize=2 maxsize=0>");
-    QUEUE_OK(mpm_queue_get(q, -1, &v));
+    T_OK(mpm_queue_get(q, -1, &v));
     cr_assert(mpm_val_eq(*v, item));
     char *s = mpm_val_repr(*v);
     cr_assert_str_eq(s, "[{'list': [1, 'two', None], 0.5: b'\\x00x'}, True]");
     free(s);
     mpm_val_free(v);
-    QUEUE_OK(mpm_queue_get_many(q, 5, -1, &v));
+    T_OK(mpm_queue_get_many(q, 5, -1, &v));
     cr_assert_eq(v->v.list.len, 1);
     cr_assert(mpm_val_eq(v->v.list.items[0], item));
     mpm_val_free(v);
@@ -326,28 +293,28 @@ Test(queue, timeouts_are_honoured)
     mpm_queue *q = queue_new(1, true);
     mpm_val *v = NULL;
     size_t n = 9;
-    int64_t t0 = queue_now_ms();
-    queue_assert_err(mpm_queue_get(q, 200, &v), MPM_EEMPTY, "Empty");
-    int64_t el = queue_now_ms() - t0;
+    int64_t t0 = t_now_ms();
+    t_assert_err(mpm_queue_get(q, 200, &v), MPM_EEMPTY, "Empty");
+    int64_t el = t_now_ms() - t0;
     cr_assert(el >= 150 && el <= 1500, "get waited %lld ms", (long long)el);
-    t0 = queue_now_ms();
-    queue_assert_err(mpm_queue_get_many(q, 4, 200, &v), MPM_EEMPTY, "Empty");
-    el = queue_now_ms() - t0;
+    t0 = t_now_ms();
+    t_assert_err(mpm_queue_get_many(q, 4, 200, &v), MPM_EEMPTY, "Empty");
+    el = t_now_ms() - t0;
     cr_assert(el >= 150 && el <= 1500, "get_many waited %lld ms", (long long)el);
-    QUEUE_OK(mpm_queue_put(q, MPM_INT(1), 200));
-    t0 = queue_now_ms();
-    queue_assert_err(mpm_queue_put(q, MPM_INT(2), 200), MPM_EFULL, "Full");
-    el = queue_now_ms() - t0;
+    T_OK(mpm_queue_put(q, MPM_INT(1), 200));
+    t0 = t_now_ms();
+    t_assert_err(mpm_queue_put(q, MPM_INT(2), 200), MPM_EFULL, "Full");
+    el = t_now_ms() - t0;
     cr_assert(el >= 150 && el <= 1500, "put waited %lld ms", (long long)el);
     mpm_val two[2] = {MPM_INT(2), MPM_INT(3)};
-    t0 = queue_now_ms();
-    queue_assert_err(mpm_queue_put_many(q, MPM_LIST(two, 2), 200, &n), MPM_EFULL, "Full");
-    el = queue_now_ms() - t0;
+    t0 = t_now_ms();
+    t_assert_err(mpm_queue_put_many(q, MPM_LIST(two, 2), 200, &n), MPM_EFULL, "Full");
+    el = t_now_ms() - t0;
     cr_assert(el >= 150 && el <= 1500, "put_many waited %lld ms", (long long)el);
     cr_assert_eq(n, 0);
-    t0 = queue_now_ms();
-    queue_assert_err(mpm_queue_join(q, 200), MPM_ETIMEDOUT, "timed out");
-    el = queue_now_ms() - t0;
+    t0 = t_now_ms();
+    t_assert_err(mpm_queue_join(q, 200), MPM_ETIMEDOUT, "timed out");
+    el = t_now_ms() - t0;
     cr_assert(el >= 150 && el <= 1500, "join waited %lld ms", (long long)el);
     cr_assert_eq(mpm_queue_join(q, 0), MPM_ETIMEDOUT);
     cr_assert_eq(queue_qsize(q), 1, "a timed-out put leaves nothing behind");
@@ -357,38 +324,38 @@ Test(queue, timeouts_are_honoured)
 Test(queue, maxsize_back_pressure)
 {
     mpm_queue *q = queue_new(1, false);
-    QUEUE_OK(mpm_queue_put(q, MPM_INT(1), -1));
+    T_OK(mpm_queue_put(q, MPM_INT(1), -1));
     pid_t p = fork();
     cr_assert_geq(p, 0);
     if (p == 0) {
         /* blocks until the parent's get frees the slot */
-        int64_t t0 = queue_now_ms();
+        int64_t t0 = t_now_ms();
         if (mpm_queue_put(q, MPM_INT(2), 10000)) _exit(2);
-        _exit(queue_now_ms() - t0 >= 150 ? 0 : 3);
+        _exit(t_now_ms() - t0 >= 150 ? 0 : 3);
     }
-    queue_sleep_ms(300);
+    t_sleep_ms(300);
     cr_assert_eq(queue_qsize(q), 1, "the child's put must wait");
     cr_assert_eq(queue_get_int(q, -1), 1);
     cr_assert_eq(queue_get_int(q, 5000), 2, "the parked put went in");
-    cr_assert_eq(queue_wait_child(p), 0);
+    cr_assert_eq(t_wait_child(p), 0);
     mpm_queue_close(q);
 }
 
 Test(queue, parked_putters_are_admitted_in_arrival_order)
 {
     mpm_queue *q = queue_new(1, false);
-    QUEUE_OK(mpm_queue_put(q, MPM_INT(0), -1));
+    T_OK(mpm_queue_put(q, MPM_INT(0), -1));
     pid_t kids[3];
     for (int i = 0; i < 3; i++) {
         kids[i] = fork();
         cr_assert_geq(kids[i], 0);
         if (kids[i] == 0) _exit(mpm_queue_put(q, MPM_INT(i + 1), 10000) ? 1 : 0);
-        queue_sleep_ms(150); /* so they park in order */
+        t_sleep_ms(150); /* so they park in order */
     }
     for (int i = 0; i < 4; i++)
         cr_assert_eq(queue_get_int(q, 5000), i);
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(queue_wait_child(kids[i]), 0);
+        cr_assert_eq(t_wait_child(kids[i]), 0);
     mpm_queue_close(q);
 }
 
@@ -404,9 +371,9 @@ Test(queue, a_parked_get_is_answered_by_a_later_put)
         mpm_val_free(v);
         _exit(ok ? 0 : 3);
     }
-    queue_sleep_ms(200);
-    QUEUE_OK(mpm_queue_put(q, MPM_INT(7), -1));
-    cr_assert_eq(queue_wait_child(p), 0);
+    t_sleep_ms(200);
+    T_OK(mpm_queue_put(q, MPM_INT(7), -1));
+    cr_assert_eq(t_wait_child(p), 0);
     mpm_queue_close(q);
 }
 
@@ -482,15 +449,15 @@ Test(queue, four_producers_four_consumers_lose_and_duplicate_nothing)
         if (prod[i] == 0) _exit(queue_producer(q, i));
     }
     for (int i = 0; i < QUEUE_NPROD; i++)
-        cr_assert_eq(queue_wait_child(prod[i]), 0, "producer %d", i);
+        cr_assert_eq(t_wait_child(prod[i]), 0, "producer %d", i);
     for (int i = 0; i < QUEUE_NCONS; i++)
-        QUEUE_OK(mpm_queue_put(q, MPM_NONE, -1));
+        T_OK(mpm_queue_put(q, MPM_NONE, -1));
     for (int i = 0; i < QUEUE_NCONS; i++)
-        cr_assert_eq(queue_wait_child(cons[i]), 0, "consumer %d", i);
+        cr_assert_eq(t_wait_child(cons[i]), 0, "consumer %d", i);
     int64_t count = 0, sum = 0, sq = 0, wsum = 0, wsq = 0;
     for (int i = 0; i < QUEUE_NCONS; i++) {
         mpm_val *v = NULL;
-        QUEUE_OK(mpm_queue_get(res, 0, &v));
+        T_OK(mpm_queue_get(res, 0, &v));
         count += v->v.list.items[0].v.i;
         sum += v->v.list.items[1].v.i;
         sq += v->v.list.items[2].v.i;
@@ -516,24 +483,24 @@ Test(queue, join_wakes_when_the_last_task_is_done)
 {
     mpm_queue *q = queue_new(0, true);
     for (int i = 0; i < 3; i++)
-        QUEUE_OK(mpm_queue_put(q, MPM_INT(i), -1));
+        T_OK(mpm_queue_put(q, MPM_INT(i), -1));
     queue_assert_repr(q, "<JoinableQueue qsize=3 maxsize=0 unfinished=3>");
     pid_t p = fork();
     cr_assert_geq(p, 0);
     if (p == 0) {
         for (int i = 0; i < 3; i++)
             if (queue_child_get_int(q, 5000) != i) _exit(2);
-        queue_sleep_ms(300);
+        t_sleep_ms(300);
         for (int i = 0; i < 3; i++)
             if (mpm_queue_task_done(q)) _exit(3);
         _exit(mpm_queue_task_done(q) == MPM_EVALUE ? 0 : 4);
     }
-    int64_t t0 = queue_now_ms();
-    QUEUE_OK(mpm_queue_join(q, 10000));
-    int64_t el = queue_now_ms() - t0;
+    int64_t t0 = t_now_ms();
+    T_OK(mpm_queue_join(q, 10000));
+    int64_t el = t_now_ms() - t0;
     cr_assert_geq(el, 150, "join returned after %lld ms, before the task_done", (long long)el);
-    cr_assert_eq(queue_wait_child(p), 0);
-    QUEUE_OK(mpm_queue_join(q, 0));
+    cr_assert_eq(t_wait_child(p), 0);
+    T_OK(mpm_queue_join(q, 0));
     queue_assert_repr(q, "<JoinableQueue qsize=0 maxsize=0 unfinished=0>");
     mpm_queue_close(q);
 }
@@ -541,16 +508,16 @@ Test(queue, join_wakes_when_the_last_task_is_done)
 Test(queue, task_done_in_the_same_process)
 {
     mpm_queue *q = queue_new(0, true);
-    QUEUE_OK(mpm_queue_put(q, MPM_INT(1), -1));
-    QUEUE_OK(mpm_queue_put(q, MPM_INT(2), -1));
+    T_OK(mpm_queue_put(q, MPM_INT(1), -1));
+    T_OK(mpm_queue_put(q, MPM_INT(2), -1));
     cr_assert_eq(queue_get_int(q, 0), 1);
-    QUEUE_OK(mpm_queue_task_done(q));
+    T_OK(mpm_queue_task_done(q));
     cr_assert_eq(mpm_queue_join(q, 0), MPM_ETIMEDOUT);
     cr_assert_eq(queue_get_int(q, 0), 2);
-    QUEUE_OK(mpm_queue_task_done(q));
-    QUEUE_OK(mpm_queue_join(q, 0));
-    queue_assert_err(mpm_queue_task_done(q), MPM_EVALUE,
-                     "ValueError: task_done() called too many times");
+    T_OK(mpm_queue_task_done(q));
+    T_OK(mpm_queue_join(q, 0));
+    t_assert_err(mpm_queue_task_done(q), MPM_EVALUE,
+                 "ValueError: task_done() called too many times");
     mpm_queue_close(q);
 }
 
@@ -558,7 +525,7 @@ Test(queue, sigkill_of_a_worker_gives_its_items_to_another)
 {
     mpm_queue *q = queue_new(0, true);
     for (int i = 0; i < 5; i++)
-        QUEUE_OK(mpm_queue_put(q, MPM_INT(i), -1));
+        T_OK(mpm_queue_put(q, MPM_INT(i), -1));
     int go[2];
     cr_assert_eq(pipe(go), 0);
     pid_t a = fork();
@@ -578,11 +545,11 @@ Test(queue, sigkill_of_a_worker_gives_its_items_to_another)
     cr_assert_eq(read(go[0], &c, 1), 1);
     cr_assert_eq(queue_qsize(q), 2);
     cr_assert_eq(kill(a, SIGKILL), 0);
-    cr_assert_eq(queue_wait_child(a), 128 + SIGKILL);
+    cr_assert_eq(t_wait_child(a), 128 + SIGKILL);
     /* the server puts them back when it reads the dead client's EOF */
-    int64_t end = queue_now_ms() + 5000;
-    while (queue_qsize(q) != 4 && queue_now_ms() < end)
-        queue_sleep_ms(5);
+    int64_t end = t_now_ms() + 5000;
+    while (queue_qsize(q) != 4 && t_now_ms() < end)
+        t_sleep_ms(5);
     cr_assert_eq(queue_qsize(q), 4);
     pid_t b = fork();
     cr_assert_geq(b, 0);
@@ -595,8 +562,8 @@ Test(queue, sigkill_of_a_worker_gives_its_items_to_another)
         }
         _exit(0);
     }
-    QUEUE_OK(mpm_queue_join(q, 10000));
-    cr_assert_eq(queue_wait_child(b), 0);
+    T_OK(mpm_queue_join(q, 10000));
+    cr_assert_eq(t_wait_child(b), 0);
     close(go[0]);
     close(go[1]);
     mpm_queue_close(q);
@@ -630,7 +597,7 @@ Test(queue, a_killed_workers_items_go_straight_to_a_parked_getter)
 {
     mpm_queue *q = queue_new(0, true);
     mpm_val two[2] = {MPM_STR("a"), MPM_STR("b")};
-    QUEUE_OK(mpm_queue_put_many(q, MPM_LIST(two, 2), -1, NULL));
+    T_OK(mpm_queue_put_many(q, MPM_LIST(two, 2), -1, NULL));
     pid_t a = queue_holder(q, 2);
     pid_t b = fork();
     cr_assert_geq(b, 0);
@@ -643,11 +610,11 @@ Test(queue, a_killed_workers_items_go_straight_to_a_parked_getter)
         if (!ok) _exit(3);
         _exit(mpm_queue_task_done(q) || mpm_queue_task_done(q) ? 4 : 0);
     }
-    queue_sleep_ms(200); /* b parks on the empty queue */
+    t_sleep_ms(200); /* b parks on the empty queue */
     cr_assert_eq(kill(a, SIGKILL), 0);
-    cr_assert_eq(queue_wait_child(a), 128 + SIGKILL);
-    QUEUE_OK(mpm_queue_join(q, 10000));
-    cr_assert_eq(queue_wait_child(b), 0);
+    cr_assert_eq(t_wait_child(a), 128 + SIGKILL);
+    T_OK(mpm_queue_join(q, 10000));
+    cr_assert_eq(t_wait_child(b), 0);
     cr_assert_eq(queue_qsize(q), 0);
     mpm_queue_close(q);
 }
@@ -655,54 +622,54 @@ Test(queue, a_killed_workers_items_go_straight_to_a_parked_getter)
 Test(queue, task_done_by_another_process_settles_the_item)
 {
     mpm_queue *q = queue_new(0, true);
-    QUEUE_OK(mpm_queue_put(q, MPM_INT(1), -1));
+    T_OK(mpm_queue_put(q, MPM_INT(1), -1));
     pid_t a = queue_holder(q, 1);
     /* Python lets anyone mark it done: then it is not handed out again */
-    QUEUE_OK(mpm_queue_task_done(q));
-    QUEUE_OK(mpm_queue_join(q, 0));
+    T_OK(mpm_queue_task_done(q));
+    T_OK(mpm_queue_join(q, 0));
     cr_assert_eq(kill(a, SIGKILL), 0);
-    cr_assert_eq(queue_wait_child(a), 128 + SIGKILL);
-    queue_sleep_ms(200);
+    cr_assert_eq(t_wait_child(a), 128 + SIGKILL);
+    t_sleep_ms(200);
     cr_assert_eq(queue_qsize(q), 0);
-    QUEUE_OK(mpm_queue_join(q, 0));
+    T_OK(mpm_queue_join(q, 0));
     mpm_queue_close(q);
 }
 
 Test(queue, a_worker_exiting_without_task_done_gives_its_items_back)
 {
     mpm_queue *q = queue_new(0, true);
-    QUEUE_OK(mpm_queue_put(q, MPM_STR("job"), -1));
+    T_OK(mpm_queue_put(q, MPM_STR("job"), -1));
     pid_t a = fork();
     cr_assert_geq(a, 0);
     if (a == 0) {
         mpm_val *v = NULL;
         _exit(mpm_queue_get(q, 0, &v) ? 1 : 0);
     }
-    cr_assert_eq(queue_wait_child(a), 0);
-    int64_t end = queue_now_ms() + 5000;
-    while (queue_qsize(q) != 1 && queue_now_ms() < end)
-        queue_sleep_ms(5);
+    cr_assert_eq(t_wait_child(a), 0);
+    int64_t end = t_now_ms() + 5000;
+    while (queue_qsize(q) != 1 && t_now_ms() < end)
+        t_sleep_ms(5);
     mpm_val *v = NULL;
-    QUEUE_OK(mpm_queue_get(q, 0, &v));
+    T_OK(mpm_queue_get(q, 0, &v));
     cr_assert_str_eq(v->v.str.ptr, "job");
     mpm_val_free(v);
-    QUEUE_OK(mpm_queue_task_done(q));
-    QUEUE_OK(mpm_queue_join(q, 0));
+    T_OK(mpm_queue_task_done(q));
+    T_OK(mpm_queue_join(q, 0));
     mpm_queue_close(q);
 }
 
 Test(queue, a_plain_queue_does_not_give_items_back)
 {
     mpm_queue *q = queue_new(0, false);
-    QUEUE_OK(mpm_queue_put(q, MPM_INT(1), -1));
+    T_OK(mpm_queue_put(q, MPM_INT(1), -1));
     pid_t a = fork();
     cr_assert_geq(a, 0);
     if (a == 0) {
         mpm_val *v = NULL;
         _exit(mpm_queue_get(q, 0, &v) ? 1 : 0);
     }
-    cr_assert_eq(queue_wait_child(a), 0);
-    queue_sleep_ms(100);
+    cr_assert_eq(t_wait_child(a), 0);
+    t_sleep_ms(100);
     cr_assert_eq(queue_qsize(q), 0, "at-most-once, as Python");
     mpm_queue_close(q);
 }
@@ -731,9 +698,9 @@ static void queue_kill_parked(mpm_queue *q, int put)
     }
     char c;
     cr_assert_eq(read(go[0], &c, 1), 1);
-    queue_sleep_ms(200); /* let its call park */
+    t_sleep_ms(200); /* let its call park */
     cr_assert_eq(kill(p, SIGKILL), 0);
-    cr_assert_eq(queue_wait_child(p), 128 + SIGKILL);
+    cr_assert_eq(t_wait_child(p), 128 + SIGKILL);
     cr_assert_eq(queue_objects_settle(before), before);
     close(go[0]);
     close(go[1]);
@@ -743,12 +710,12 @@ Test(queue, a_parked_get_of_a_killed_client_takes_nothing)
 {
     mpm_queue *q = queue_new(0, true);
     queue_kill_parked(q, 0);
-    QUEUE_OK(mpm_queue_put(q, MPM_INT(5), -1));
+    T_OK(mpm_queue_put(q, MPM_INT(5), -1));
     cr_assert_eq(queue_qsize(q), 1);
     cr_assert_eq(queue_get_int(q, 0), 5);
     mpm_queue *p = queue_new(0, false);
     queue_kill_parked(p, 0);
-    QUEUE_OK(mpm_queue_put(p, MPM_INT(6), -1));
+    T_OK(mpm_queue_put(p, MPM_INT(6), -1));
     cr_assert_eq(queue_qsize(p), 1);
     mpm_queue_close(q);
     mpm_queue_close(p);
@@ -757,13 +724,13 @@ Test(queue, a_parked_get_of_a_killed_client_takes_nothing)
 Test(queue, a_parked_put_of_a_killed_client_never_enters)
 {
     mpm_queue *q = queue_new(1, true);
-    QUEUE_OK(mpm_queue_put(q, MPM_INT(1), -1));
+    T_OK(mpm_queue_put(q, MPM_INT(1), -1));
     queue_kill_parked(q, 1);
     cr_assert_eq(queue_get_int(q, 0), 1);
     mpm_val *v = NULL;
-    queue_assert_err(mpm_queue_get(q, 100, &v), MPM_EEMPTY, "Empty");
-    QUEUE_OK(mpm_queue_task_done(q));
-    QUEUE_OK(mpm_queue_join(q, 0));
+    t_assert_err(mpm_queue_get(q, 100, &v), MPM_EEMPTY, "Empty");
+    T_OK(mpm_queue_task_done(q));
+    T_OK(mpm_queue_join(q, 0));
     mpm_queue_close(q);
 }
 
@@ -771,10 +738,10 @@ Test(queue, closing_the_last_handle_frees_the_queue_and_its_items)
 {
     size_t before = queue_objects();
     mpm_queue *q = queue_new(0, true);
-    QUEUE_OK(mpm_queue_put(q, MPM_STR("left behind"), -1));
-    QUEUE_OK(mpm_queue_put(q, MPM_STR("taken"), -1));
+    T_OK(mpm_queue_put(q, MPM_STR("left behind"), -1));
+    T_OK(mpm_queue_put(q, MPM_STR("taken"), -1));
     mpm_val *v = NULL;
-    QUEUE_OK(mpm_queue_get(q, 0, &v));
+    T_OK(mpm_queue_get(q, 0, &v));
     mpm_val_free(v);
     mpm_queue_close(q);
     cr_assert_eq(queue_objects_settle(before), before);

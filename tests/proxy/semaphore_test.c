@@ -16,6 +16,8 @@
 
 #include <mpm/mpm.h>
 
+#include "support/support.h"
+
 #include "proxy/client.h" /* raw calls: what a client in another language may send */
 
 static mpm_manager *sem_m;
@@ -34,38 +36,10 @@ static void sem_teardown(void)
 
 TestSuite(semaphore, .init = sem_setup, .fini = sem_teardown, .timeout = 30);
 
-#define SEM_OK(expr)                                                                               \
-    do {                                                                                           \
-        int sem_rc_ = (expr);                                                                      \
-        cr_assert_eq(sem_rc_, 0, "%s: %d (%s)", #expr, sem_rc_, mpm_last_error());                 \
-    } while (0)
-
-/* rc must be code, and the thread's message exactly msg. */
-#define sem_assert_err(expr, code, msg)                                                            \
-    do {                                                                                           \
-        int sem_rc_ = (expr);                                                                      \
-        cr_assert_eq(sem_rc_, (code), "%s: got %d (%s)", #expr, sem_rc_, mpm_last_error());        \
-        cr_assert_str_eq(mpm_last_error(), (msg), "%s", #expr);                                    \
-    } while (0)
-
-static int64_t sem_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sem_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts)) {
-    }
-}
-
 static mpm_semaphore *sem_new(int64_t value, bool bounded)
 {
     mpm_semaphore *s = NULL;
-    SEM_OK(mpm_semaphore_new(sem_m, &s, value, bounded));
+    T_OK(mpm_semaphore_new(sem_m, &s, value, bounded));
     cr_assert_not_null(s);
     return s;
 }
@@ -73,14 +47,14 @@ static mpm_semaphore *sem_new(int64_t value, bool bounded)
 static int64_t sem_value(mpm_semaphore *s)
 {
     int64_t v = -999;
-    SEM_OK(mpm_semaphore_value(s, &v));
+    T_OK(mpm_semaphore_value(s, &v));
     return v;
 }
 
 static void sem_assert_repr(void *h, const char *want)
 {
     char *s = NULL, b[256];
-    SEM_OK(mpm_handle_repr(h, &s));
+    T_OK(mpm_handle_repr(h, &s));
     snprintf(b, sizeof b, "%s", s);
     free(s);
     cr_assert_str_eq(b, want);
@@ -90,30 +64,23 @@ static void sem_assert_repr(void *h, const char *want)
 static void sem_assert_no_objects(void)
 {
     size_t n = 999;
-    int64_t end = sem_now_ms() + 5000;
+    int64_t end = t_now_ms() + 5000;
     /* a dead child's handles go when the server reads its EOF: let it settle */
     for (;;) {
-        SEM_OK(mpm_manager_object_count(sem_m, &n));
-        if (n == 0 || sem_now_ms() >= end) break;
-        sem_sleep_ms(10);
+        T_OK(mpm_manager_object_count(sem_m, &n));
+        if (n == 0 || t_now_ms() >= end) break;
+        t_sleep_ms(10);
     }
     cr_assert_eq(n, 0, "%zu objects left on the server", n);
-}
-
-static int sem_wait_child(pid_t p)
-{
-    int st = 0;
-    if (waitpid(p, &st, 0) != p) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
 /* Poll until value is want (the server gives a dead process's permits back
  * when it reads its EOF), up to ms. */
 static int64_t sem_value_settle(mpm_semaphore *s, int64_t want, int ms)
 {
-    int64_t end = sem_now_ms() + ms, v;
-    while ((v = sem_value(s)) != want && sem_now_ms() < end)
-        sem_sleep_ms(5);
+    int64_t end = t_now_ms() + ms, v;
+    while ((v = sem_value(s)) != want && t_now_ms() < end)
+        t_sleep_ms(5);
     return v;
 }
 
@@ -129,7 +96,7 @@ Test(semaphore, new_holds_its_initial_value)
     cr_assert_eq(mpm_handle_type(b), MPM_OBJ_BOUNDED_SEMAPHORE);
     sem_assert_repr(s, "<Semaphore value=2>");
     sem_assert_repr(b, "<BoundedSemaphore value=3/3>");
-    SEM_OK(mpm_semaphore_acquire(b, 0));
+    T_OK(mpm_semaphore_acquire(b, 0));
     sem_assert_repr(b, "<BoundedSemaphore value=2/3>");
     mpm_semaphore_close(s);
     mpm_semaphore_close(b);
@@ -141,12 +108,12 @@ Test(semaphore, new_holds_its_initial_value)
 Test(semaphore, negative_initial_value_is_value_error)
 {
     mpm_semaphore *s = (mpm_semaphore *)1;
-    sem_assert_err(mpm_semaphore_new(sem_m, &s, -1, false), MPM_EVALUE,
-                   "ValueError: semaphore initial value must be >= 0");
+    t_assert_err(mpm_semaphore_new(sem_m, &s, -1, false), MPM_EVALUE,
+                 "ValueError: semaphore initial value must be >= 0");
     cr_assert_null(s);
     s = (mpm_semaphore *)1;
-    sem_assert_err(mpm_semaphore_new(sem_m, &s, -5, true), MPM_EVALUE,
-                   "ValueError: semaphore initial value must be >= 0");
+    t_assert_err(mpm_semaphore_new(sem_m, &s, -5, true), MPM_EVALUE,
+                 "ValueError: semaphore initial value must be >= 0");
     cr_assert_null(s);
     sem_assert_no_objects();
 }
@@ -154,19 +121,20 @@ Test(semaphore, negative_initial_value_is_value_error)
 Test(semaphore, acquire_takes_and_release_gives_back)
 {
     mpm_semaphore *s = sem_new(2, false);
-    SEM_OK(mpm_semaphore_acquire(s, -1));
+    T_OK(mpm_semaphore_acquire(s, -1));
     cr_assert_eq(sem_value(s), 1);
-    SEM_OK(mpm_semaphore_acquire(s, 1000));
+    T_OK(mpm_semaphore_acquire(s, 1000));
     cr_assert_eq(sem_value(s), 0);
-    sem_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");
+    t_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");
     cr_assert_eq(sem_value(s), 0);
-    SEM_OK(mpm_semaphore_release(s, 1));
+    T_OK(mpm_semaphore_release(s, 1));
     cr_assert_eq(sem_value(s), 1);
     /* an unbounded Semaphore may go past its initial value, as in Python */
-    SEM_OK(mpm_semaphore_release(s, 3));
+    T_OK(mpm_semaphore_release(s, 3));
     cr_assert_eq(sem_value(s), 4);
-    for (int i = 0; i < 4; i++) SEM_OK(mpm_semaphore_acquire(s, 0));
-    sem_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");
+    for (int i = 0; i < 4; i++)
+        T_OK(mpm_semaphore_acquire(s, 0));
+    t_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");
     mpm_semaphore_close(s);
     sem_assert_no_objects();
 }
@@ -174,9 +142,9 @@ Test(semaphore, acquire_takes_and_release_gives_back)
 Test(semaphore, release_of_less_than_one_is_value_error)
 {
     mpm_semaphore *s = sem_new(1, false), *b = sem_new(1, true);
-    sem_assert_err(mpm_semaphore_release(s, 0), MPM_EVALUE, "ValueError: n must be one or more");
-    sem_assert_err(mpm_semaphore_release(s, -3), MPM_EVALUE, "ValueError: n must be one or more");
-    sem_assert_err(mpm_semaphore_release(b, 0), MPM_EVALUE, "ValueError: n must be one or more");
+    t_assert_err(mpm_semaphore_release(s, 0), MPM_EVALUE, "ValueError: n must be one or more");
+    t_assert_err(mpm_semaphore_release(s, -3), MPM_EVALUE, "ValueError: n must be one or more");
+    t_assert_err(mpm_semaphore_release(b, 0), MPM_EVALUE, "ValueError: n must be one or more");
     cr_assert_eq(sem_value(s), 1);
     cr_assert_eq(sem_value(b), 1);
     mpm_semaphore_close(s);
@@ -187,23 +155,23 @@ Test(semaphore, release_of_less_than_one_is_value_error)
 Test(semaphore, bounded_over_release_is_value_error_and_changes_nothing)
 {
     mpm_semaphore *b = sem_new(2, true);
-    sem_assert_err(mpm_semaphore_release(b, 1), MPM_EVALUE,
-                   "ValueError: Semaphore released too many times");
+    t_assert_err(mpm_semaphore_release(b, 1), MPM_EVALUE,
+                 "ValueError: Semaphore released too many times");
     cr_assert_eq(sem_value(b), 2);
-    SEM_OK(mpm_semaphore_acquire(b, 0));
+    T_OK(mpm_semaphore_acquire(b, 0));
     cr_assert_eq(sem_value(b), 1);
     /* two would take it to 3 > 2: refused whole, not partly applied */
-    sem_assert_err(mpm_semaphore_release(b, 2), MPM_EVALUE,
-                   "ValueError: Semaphore released too many times");
+    t_assert_err(mpm_semaphore_release(b, 2), MPM_EVALUE,
+                 "ValueError: Semaphore released too many times");
     cr_assert_eq(sem_value(b), 1);
-    SEM_OK(mpm_semaphore_release(b, 1));
+    T_OK(mpm_semaphore_release(b, 1));
     cr_assert_eq(sem_value(b), 2);
-    sem_assert_err(mpm_semaphore_release(b, 1), MPM_EVALUE,
-                   "ValueError: Semaphore released too many times");
+    t_assert_err(mpm_semaphore_release(b, 1), MPM_EVALUE,
+                 "ValueError: Semaphore released too many times");
     /* BoundedSemaphore(0) can never be released */
     mpm_semaphore *z = sem_new(0, true);
-    sem_assert_err(mpm_semaphore_release(z, 1), MPM_EVALUE,
-                   "ValueError: Semaphore released too many times");
+    t_assert_err(mpm_semaphore_release(z, 1), MPM_EVALUE,
+                 "ValueError: Semaphore released too many times");
     sem_assert_repr(z, "<BoundedSemaphore value=0/0>");
     mpm_semaphore_close(b);
     mpm_semaphore_close(z);
@@ -214,14 +182,14 @@ Test(semaphore, bad_arguments)
 {
     mpm_semaphore *s = sem_new(0, false);
     int64_t v;
-    sem_assert_err(mpm_semaphore_acquire(s, -2), MPM_EINVAL,
-                   "invalid timeout -2 ms (-1: none, or >= 0)");
-    sem_assert_err(mpm_semaphore_acquire(s, INT64_MIN), MPM_EINVAL,
-                   "invalid timeout -9223372036854775808 ms (-1: none, or >= 0)");
-    sem_assert_err(mpm_semaphore_acquire(NULL, 0), MPM_EINVAL, "ValueError: NULL handle");
-    sem_assert_err(mpm_semaphore_release(NULL, 1), MPM_EINVAL, "ValueError: NULL handle");
-    sem_assert_err(mpm_semaphore_value(NULL, &v), MPM_EINVAL, "ValueError: NULL handle");
-    sem_assert_err(mpm_semaphore_value(s, NULL), MPM_EINVAL, "mpm_semaphore_value: out is NULL");
+    t_assert_err(mpm_semaphore_acquire(s, -2), MPM_EINVAL,
+                 "invalid timeout -2 ms (-1: none, or >= 0)");
+    t_assert_err(mpm_semaphore_acquire(s, INT64_MIN), MPM_EINVAL,
+                 "invalid timeout -9223372036854775808 ms (-1: none, or >= 0)");
+    t_assert_err(mpm_semaphore_acquire(NULL, 0), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_semaphore_release(NULL, 1), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_semaphore_value(NULL, &v), MPM_EINVAL, "ValueError: NULL handle");
+    t_assert_err(mpm_semaphore_value(s, NULL), MPM_EINVAL, "mpm_semaphore_value: out is NULL");
     cr_assert_eq(mpm_semaphore_new(NULL, &s, 1, false), MPM_EINVAL);
     mpm_semaphore_close(s);
     sem_assert_no_objects();
@@ -230,10 +198,10 @@ Test(semaphore, bad_arguments)
 Test(semaphore, timeout_zero_never_waits)
 {
     mpm_semaphore *s = sem_new(0, false);
-    int64_t t0 = sem_now_ms();
+    int64_t t0 = t_now_ms();
     for (int i = 0; i < 20; i++)
-        sem_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");
-    int64_t took = sem_now_ms() - t0;
+        t_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");
+    int64_t took = t_now_ms() - t0;
     cr_assert_lt(took, 1000, "20 non-blocking acquires took %lld ms", (long long)took);
     mpm_semaphore_close(s);
     sem_assert_no_objects();
@@ -242,9 +210,9 @@ Test(semaphore, timeout_zero_never_waits)
 Test(semaphore, timeout_is_honoured)
 {
     mpm_semaphore *s = sem_new(0, true);
-    int64_t t0 = sem_now_ms();
-    sem_assert_err(mpm_semaphore_acquire(s, 200), MPM_ETIMEDOUT, "timed out");
-    int64_t took = sem_now_ms() - t0;
+    int64_t t0 = t_now_ms();
+    t_assert_err(mpm_semaphore_acquire(s, 200), MPM_ETIMEDOUT, "timed out");
+    int64_t took = t_now_ms() - t0;
     cr_assert(took >= 150 && took <= 1500, "a 200 ms acquire took %lld ms", (long long)took);
     cr_assert_eq(sem_value(s), 0);
     mpm_semaphore_close(s);
@@ -255,16 +223,16 @@ Test(semaphore, acquire_cannot_be_batched_but_release_can)
 {
     mpm_semaphore *s = sem_new(1, false);
     int64_t v = -1;
-    SEM_OK(mpm_batch_begin(sem_m));
-    sem_assert_err(mpm_semaphore_acquire(s, 0), MPM_EBATCH,
-                   "mpm_semaphore_acquire cannot be queued in a batch");
-    SEM_OK(mpm_semaphore_release(s, 2));
-    SEM_OK(mpm_semaphore_value(s, &v));
+    T_OK(mpm_batch_begin(sem_m));
+    t_assert_err(mpm_semaphore_acquire(s, 0), MPM_EBATCH,
+                 "mpm_semaphore_acquire cannot be queued in a batch");
+    T_OK(mpm_semaphore_release(s, 2));
+    T_OK(mpm_semaphore_value(s, &v));
     cr_assert_eq(mpm_batch_size(sem_m), 2);
-    SEM_OK(mpm_batch_exec(sem_m, NULL, 0));
+    T_OK(mpm_batch_exec(sem_m, NULL, 0));
     cr_assert_eq(v, 3);
     /* the failed probe for a batch left none open */
-    SEM_OK(mpm_semaphore_acquire(s, 0));
+    T_OK(mpm_semaphore_acquire(s, 0));
     cr_assert_eq(sem_value(s), 2);
     mpm_semaphore_close(s);
     sem_assert_no_objects();
@@ -310,7 +278,7 @@ static void sem_start_waiter(pthread_t *t, sem_waiter *w)
     close(w->ready[0]);
     close(w->ready[1]);
     /* its acquire is on the wire: give the server time to park it */
-    sem_sleep_ms(150);
+    t_sleep_ms(150);
 }
 
 Test(semaphore, waiters_get_permits_in_arrival_order_without_barging)
@@ -324,11 +292,12 @@ Test(semaphore, waiters_get_permits_in_arrival_order_without_barging)
         sem_start_waiter(&t[i], &w[i]);
     }
     for (int i = 0; i < SEM_NWAITERS; i++) {
-        SEM_OK(mpm_semaphore_release(s, 1));
+        T_OK(mpm_semaphore_release(s, 1));
         /* the permit went straight to the oldest waiter: none is left to take */
-        sem_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");
-        int64_t end = sem_now_ms() + 5000;
-        while (atomic_load(&seq) < i + 1 && sem_now_ms() < end) sem_sleep_ms(2);
+        t_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");
+        int64_t end = t_now_ms() + 5000;
+        while (atomic_load(&seq) < i + 1 && t_now_ms() < end)
+            t_sleep_ms(2);
         cr_assert_eq(atomic_load(&seq), i + 1, "release %d woke nobody", i);
         cr_assert_eq(w[i].order, i + 1, "waiter %d was served as number %d", i, w[i].order);
         cr_assert_eq(sem_value(s), 0);
@@ -352,7 +321,7 @@ Test(semaphore, release_of_n_wakes_n_waiters_and_keeps_the_rest)
         sem_start_waiter(&t[i], &w[i]);
     }
     /* five permits: three waiters served, two left free */
-    SEM_OK(mpm_semaphore_release(s, 5));
+    T_OK(mpm_semaphore_release(s, 5));
     for (int i = 0; i < 3; i++) {
         pthread_join(t[i], NULL);
         cr_assert_eq(w[i].rc, 0, "waiter %d: %d", i, w[i].rc);
@@ -375,7 +344,7 @@ Test(semaphore, a_timed_out_waiter_leaves_the_queue)
     pthread_join(t[0], NULL);
     cr_assert_eq(w[0].rc, MPM_ETIMEDOUT);
     /* the permit goes to the one still waiting, not to the gone one */
-    SEM_OK(mpm_semaphore_release(s, 1));
+    T_OK(mpm_semaphore_release(s, 1));
     pthread_join(t[1], NULL);
     cr_assert_eq(w[1].rc, 0);
     cr_assert_eq(sem_value(s), 0);
@@ -397,7 +366,8 @@ Test(semaphore, sigkill_of_a_holder_gives_its_permits_to_a_parked_acquirer)
         close(go[0]);
         if (mpm_semaphore_acquire(s, 5000) || mpm_semaphore_acquire(s, 5000)) _exit(2);
         if (write(go[1], "h", 1) != 1) _exit(3);
-        for (;;) pause();
+        for (;;)
+            pause();
     }
     close(go[1]);
     cr_assert_eq(read(go[0], &ch, 1), 1, "the child did not take its permits");
@@ -408,19 +378,20 @@ Test(semaphore, sigkill_of_a_holder_gives_its_permits_to_a_parked_acquirer)
     pthread_t t;
     sem_waiter w = {.s = s, .timeout = 10000, .seq = &seq};
     sem_start_waiter(&t, &w);
-    int64_t t0 = sem_now_ms();
+    int64_t t0 = t_now_ms();
     cr_assert_eq(kill(p, SIGKILL), 0);
-    cr_assert_eq(sem_wait_child(p), 128 + SIGKILL);
+    cr_assert_eq(t_wait_child(p), 128 + SIGKILL);
     int64_t end = t0 + 3000;
-    while (atomic_load(&seq) == 0 && sem_now_ms() < end) sem_sleep_ms(2);
-    int64_t took = sem_now_ms() - t0;
+    while (atomic_load(&seq) == 0 && t_now_ms() < end)
+        t_sleep_ms(2);
+    int64_t took = t_now_ms() - t0;
     pthread_join(t, NULL);
     cr_assert_eq(w.rc, 0, "parked acquire: %d", w.rc);
     cr_assert_leq(took, 1000, "the parked acquirer got a permit %lld ms after the kill",
                   (long long)took);
     /* two given back, one taken by the waiter */
     cr_assert_eq(sem_value(s), 1);
-    SEM_OK(mpm_semaphore_release(s, 1));
+    T_OK(mpm_semaphore_release(s, 1));
     cr_assert_eq(sem_value(s), 2);
     mpm_semaphore_close(s);
     sem_assert_no_objects();
@@ -438,7 +409,7 @@ Test(semaphore, an_exiting_process_gives_back_only_what_it_still_holds)
         if (mpm_semaphore_release(s, 1)) _exit(3);
         _exit(0);
     }
-    cr_assert_eq(sem_wait_child(p), 0);
+    cr_assert_eq(t_wait_child(p), 0);
     cr_assert_eq(sem_value_settle(s, 3, 3000), 3);
 
     /* a process that releases more than it took is not paid twice */
@@ -449,18 +420,18 @@ Test(semaphore, an_exiting_process_gives_back_only_what_it_still_holds)
         if (mpm_semaphore_release(s, 2)) _exit(3);
         _exit(0);
     }
-    cr_assert_eq(sem_wait_child(p), 0);
-    sem_sleep_ms(200);
+    cr_assert_eq(t_wait_child(p), 0);
+    t_sleep_ms(200);
     cr_assert_eq(sem_value(s), 4);
 
     /* permits this process holds are its own: a child's death does not touch them */
-    SEM_OK(mpm_semaphore_acquire(s, 0));
+    T_OK(mpm_semaphore_acquire(s, 0));
     p = fork();
     cr_assert_geq(p, 0);
     if (p == 0) _exit(mpm_semaphore_acquire(s, 5000) ? 2 : 0);
-    cr_assert_eq(sem_wait_child(p), 0);
+    cr_assert_eq(t_wait_child(p), 0);
     cr_assert_eq(sem_value_settle(s, 3, 3000), 3);
-    SEM_OK(mpm_semaphore_release(s, 1));
+    T_OK(mpm_semaphore_release(s, 1));
     cr_assert_eq(sem_value(s), 4);
     mpm_semaphore_close(s);
     sem_assert_no_objects();
@@ -487,12 +458,12 @@ Test(semaphore, bounded_give_back_never_passes_the_bound)
     close(back[0]);
     cr_assert_eq(read(go[0], &ch, 1), 1);
     cr_assert_eq(sem_value(b), 0);
-    SEM_OK(mpm_semaphore_release(b, 1)); /* on the child's behalf, as Python allows */
+    T_OK(mpm_semaphore_release(b, 1)); /* on the child's behalf, as Python allows */
     cr_assert_eq(write(back[1], "x", 1), 1);
-    cr_assert_eq(sem_wait_child(p), 0);
+    cr_assert_eq(t_wait_child(p), 0);
     close(go[0]);
     close(back[1]);
-    sem_sleep_ms(200);
+    t_sleep_ms(200);
     cr_assert_eq(sem_value(b), 1);
     sem_assert_repr(b, "<BoundedSemaphore value=1/1>");
     mpm_semaphore_close(b);
@@ -516,7 +487,8 @@ Test(semaphore, processes_share_permits)
             _exit(0);
         }
     }
-    for (int i = 0; i < 4; i++) cr_assert_eq(sem_wait_child(p[i]), 0, "child %d", i);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(t_wait_child(p[i]), 0, "child %d", i);
     cr_assert_eq(sem_value(s), 2);
     mpm_semaphore_close(s);
     sem_assert_no_objects();
@@ -531,37 +503,37 @@ Test(semaphore, the_server_checks_raw_arguments)
     int64_t v = -1;
     a[0] = MPM_INT(1);
     a[1] = MPM_INT(-5);
-    sem_assert_err(mpmi_call(&s->h, MPMI_OP_ACQUIRE, a, 2, MPMI_SINK_NONE), MPM_EVALUE,
-                   "ValueError: timeout must be -1 (none) or >= 0");
+    t_assert_err(mpmi_call(&s->h, MPMI_OP_ACQUIRE, a, 2, MPMI_SINK_NONE), MPM_EVALUE,
+                 "ValueError: timeout must be -1 (none) or >= 0");
     a[0] = MPM_STR("x");
     a[1] = MPM_INT(0);
-    sem_assert_err(mpmi_call(&s->h, MPMI_OP_ACQUIRE, a, 2, MPMI_SINK_NONE), MPM_ETYPE,
-                   "TypeError: 'str' object cannot be interpreted as an integer");
-    sem_assert_err(mpmi_call(&s->h, MPMI_OP_ACQUIRE, a, 0, MPMI_SINK_NONE), MPM_EARGS,
-                   "TypeError: Semaphore.ACQUIRE takes 1 to 2 arguments (0 given)");
+    t_assert_err(mpmi_call(&s->h, MPMI_OP_ACQUIRE, a, 2, MPMI_SINK_NONE), MPM_ETYPE,
+                 "TypeError: 'str' object cannot be interpreted as an integer");
+    t_assert_err(mpmi_call(&s->h, MPMI_OP_ACQUIRE, a, 0, MPMI_SINK_NONE), MPM_EARGS,
+                 "TypeError: Semaphore.ACQUIRE takes 1 to 2 arguments (0 given)");
     a[0] = MPM_INT(1);
     a[1] = MPM_INT(INT64_MAX);
-    sem_assert_err(mpmi_call(&s->h, MPMI_OP_RELEASE, a, 2, MPMI_SINK_NONE), MPM_EOVERFLOW,
-                   "OverflowError: semaphore value too large");
-    sem_assert_err(mpmi_call(&s->h, MPMI_OP_E_WAIT, NULL, 0, MPMI_SINK_NONE), MPM_ENOMETHOD,
-                   "AttributeError: 'Semaphore' object has no method E_WAIT");
+    t_assert_err(mpmi_call(&s->h, MPMI_OP_RELEASE, a, 2, MPMI_SINK_NONE), MPM_EOVERFLOW,
+                 "OverflowError: semaphore value too large");
+    t_assert_err(mpmi_call(&s->h, MPMI_OP_E_WAIT, NULL, 0, MPMI_SINK_NONE), MPM_ENOMETHOD,
+                 "AttributeError: 'Semaphore' object has no method E_WAIT");
     /* the thread's timeout may be left out (nil: none) and n defaults to 1 */
-    SEM_OK(mpmi_call(&s->h, MPMI_OP_ACQUIRE, a, 1, MPMI_SINK_NONE));
-    SEM_OK(mpmi_call(&s->h, MPMI_OP_RELEASE, a, 1, MPMI_SINK_NONE));
-    SEM_OK(mpmi_call(&s->h, MPMI_OP_COPY, NULL, 0, MPMI_SINK_INT(&v)));
+    T_OK(mpmi_call(&s->h, MPMI_OP_ACQUIRE, a, 1, MPMI_SINK_NONE));
+    T_OK(mpmi_call(&s->h, MPMI_OP_RELEASE, a, 1, MPMI_SINK_NONE));
+    T_OK(mpmi_call(&s->h, MPMI_OP_COPY, NULL, 0, MPMI_SINK_INT(&v)));
     cr_assert_eq(v, 1);
     cr_assert_eq(sem_value(s), 1);
 
     mpm_semaphore *t = NULL;
     a[0] = MPM_STR("x");
-    sem_assert_err(mpmi_create(sem_m, MPM_OBJ_SEMAPHORE, 0, a, 1, (void **)&t), MPM_ETYPE,
-                   "TypeError: 'str' object cannot be interpreted as an integer");
+    t_assert_err(mpmi_create(sem_m, MPM_OBJ_SEMAPHORE, 0, a, 1, (void **)&t), MPM_ETYPE,
+                 "TypeError: 'str' object cannot be interpreted as an integer");
     a[0] = MPM_INT(1);
     a[1] = MPM_INT(2);
-    sem_assert_err(mpmi_create(sem_m, MPM_OBJ_BOUNDED_SEMAPHORE, 0, a, 2, (void **)&t), MPM_EARGS,
-                   "TypeError: BoundedSemaphore() takes at most 1 argument (2 given)");
+    t_assert_err(mpmi_create(sem_m, MPM_OBJ_BOUNDED_SEMAPHORE, 0, a, 2, (void **)&t), MPM_EARGS,
+                 "TypeError: BoundedSemaphore() takes at most 1 argument (2 given)");
     /* Python's default: Semaphore() is Semaphore(1) */
-    SEM_OK(mpmi_create(sem_m, MPM_OBJ_SEMAPHORE, 0, NULL, 0, (void **)&t));
+    T_OK(mpmi_create(sem_m, MPM_OBJ_SEMAPHORE, 0, NULL, 0, (void **)&t));
     cr_assert_eq(sem_value(t), 1);
     mpm_semaphore_close(t);
     mpm_semaphore_close(s);
@@ -575,7 +547,7 @@ Test(semaphore, an_enormous_timeout_waits_like_none)
     pthread_t t;
     sem_waiter w = {.s = s, .timeout = INT64_MAX, .seq = &seq};
     sem_start_waiter(&t, &w);
-    SEM_OK(mpm_semaphore_release(s, 1));
+    T_OK(mpm_semaphore_release(s, 1));
     pthread_join(t, NULL);
     cr_assert_eq(w.rc, 0);
     cr_assert_eq(sem_value(s), 0);
