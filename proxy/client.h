@@ -85,8 +85,8 @@ void mpmi_handle_close(mpmi_handle *h);
  * owner of an RLock or a Condition's lock. */
 uint64_t mpmi_thread_id(void);
 
-/* Acquire the Lock, RLock or Condition behind h (proxy/lock.c): 0,
- * MPM_EOWNERDEAD or MPM_ETIMEDOUT; fn names the caller in messages. */
+/* Acquire the Lock, RLock, Condition or Semaphore behind h (proxy/lock.c):
+ * 0, MPM_EOWNERDEAD or MPM_ETIMEDOUT; fn names the caller in messages. */
 int mpmi_lock_acquire_h(mpmi_handle *h, int64_t timeout_ms, uint64_t *token, const char *fn);
 
 /* A blocking call's timeout: -1 (forever) or >= 0.  0, or MPM_EINVAL. */

@@ -2,7 +2,7 @@
  * thread, with fencing tokens and owner-death recovery. */
 #include "client.h"
 
-/* Shared with condition.c. */
+/* Shared with condition.c and semaphore.c. */
 int mpmi_lock_acquire_h(mpmi_handle *h, int64_t timeout_ms, uint64_t *token, const char *fn)
 {
     int rc = mpmi_check(h);

@@ -15,19 +15,8 @@ void mpm_semaphore_close(mpm_semaphore *s)
 
 int mpm_semaphore_acquire(mpm_semaphore *s, int64_t timeout_ms)
 {
-    int rc = mpmi_check(s);
-    if (rc) return rc;
-    if ((rc = mpmi_check_timeout(timeout_ms))) return rc;
-    /* the answer (false: timed out) is needed now: it cannot wait for a batch */
-    if (mpmi_in_batch(s->h.m))
-        return mpmi_error(MPM_EBATCH, "mpm_semaphore_acquire cannot be queued in a batch");
-    mpm_val a[2] = {MPM_INT(mpmi_thread_id()), MPM_INT(timeout_ms)}, *res = NULL;
-    rc = mpmi_call(&s->h, MPMI_OP_ACQUIRE, a, 2, MPMI_SINK_VAL(&res));
-    if (rc) return rc;
-    /* [token, owner_died] when taken, false when timed out */
-    int taken = res && res->type == MPM_T_LIST;
-    mpm_val_free(res);
-    return taken ? 0 : mpmi_error(MPM_ETIMEDOUT, "timed out");
+    /* the same call and answer as a lock's (a permit has no token nor owner) */
+    return mpmi_lock_acquire_h(s ? &s->h : NULL, timeout_ms, NULL, "mpm_semaphore_acquire");
 }
 
 int mpm_semaphore_release(mpm_semaphore *s, int64_t n)
