@@ -353,7 +353,6 @@ static int client_handshake(mpmi_cconn *c)
     if (mpmi_hdr_read(r, rn, &kind, &seq) || kind != MPMI_K_WELCOME ||
         rn != MPMI_HDR_LEN + MPMI_MAC_LEN + 8 || crypto_verify_32(want, r + MPMI_HDR_LEN))
         return mpmi_error(MPM_EAUTH, "authentication failed: the server does not hold the key");
-    m->session_id = mpmi_get_u64(r + MPMI_HDR_LEN + MPMI_MAC_LEN);
     mpmi_chan_init(&c->chan, m->authkey, m->klen, cn, sn, 0);
     return 0;
 }
@@ -1077,7 +1076,6 @@ int mpm_manager_start(mpm_manager **out, const mpm_start_opts *opts)
     m->server_pid = pid;
     m->private_child = 1;
     m->parent_fd = parentp[1];
-    snprintf(m->bound, sizeof m->bound, "%s", bound);
     mpmi_cconn *c;
     rc = client_checkout(m, &c);
     client_checkin(m, c, rc);

@@ -38,13 +38,11 @@ struct mpm_manager {
     mpmi_cconn *idle;  /* connections not in a call */
     int need_incref;   /* forked: take references on inherited handles first */
     unsigned char token[MPMI_TOKEN_LEN]; /* names this process's session */
-    uint64_t session_id;
     mpmi_handle *handles;
     pid_t server_pid;  /* private manager's server */
     int private_child; /* this process started it and reaps it */
     int shutdown_sent; /* the server was told to stop: wait for it */
     int parent_fd;     /* the private server exits when every copy is closed */
-    char bound[1024];  /* URLs the private server listens on */
 };
 
 /* nng transport (proxy/nng.c): dial c->m->url, exchange frames, close. */
