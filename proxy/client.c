@@ -329,8 +329,10 @@ static int client_handshake(mpmi_cconn *c)
     int kind, rc;
     uint64_t seq;
 
+    int offer = mpmi_cipher_offer(), cipher;
     randombytes_buf(cn, sizeof cn);
     mpmi_hdr_write(f, MPMI_K_HELLO, 0);
+    mpmi_hdr_set_cipher(f, offer);
     memcpy(f + MPMI_HDR_LEN, cn, sizeof cn);
     if ((rc = client_send(c, f, MPMI_HDR_LEN + MPMI_NONCE_LEN))) return rc;
     if ((rc = client_recv(c, &r, &rn))) return rc;
@@ -338,6 +340,9 @@ static int client_handshake(mpmi_cconn *c)
     if (mpmi_hdr_read(r, rn, &kind, &seq) || kind != MPMI_K_CHALLENGE ||
         rn != MPMI_HDR_LEN + MPMI_NONCE_LEN)
         return mpmi_error(MPM_EPROTO, "%s did not answer as an mpm server", m->url);
+    cipher = mpmi_hdr_cipher(r);
+    if (cipher >= 8 || !(offer & 1 << cipher))
+        return mpmi_error(MPM_EPROTO, "%s picked a cipher this client did not offer", m->url);
     memcpy(sn, r + MPMI_HDR_LEN, sizeof sn);
 
     mpmi_hdr_write(f, MPMI_K_PROOF, 0);
@@ -353,7 +358,7 @@ static int client_handshake(mpmi_cconn *c)
     if (mpmi_hdr_read(r, rn, &kind, &seq) || kind != MPMI_K_WELCOME ||
         rn != MPMI_HDR_LEN + MPMI_MAC_LEN + 8 || crypto_verify_32(want, r + MPMI_HDR_LEN))
         return mpmi_error(MPM_EAUTH, "authentication failed: the server does not hold the key");
-    mpmi_chan_init(&c->chan, m->authkey, m->klen, cn, sn, 0);
+    mpmi_chan_init_cipher(&c->chan, m->authkey, m->klen, cn, sn, 0, offer, cipher);
     return 0;
 }
 

@@ -410,6 +410,7 @@ static int send_plain(mpmi_conn *c, int kind, const void *body, size_t n)
     unsigned char f[MPMI_LEN_PREFIX + MPMI_HDR_LEN + 64];
     if (n > 64) n = 64;
     mpmi_hdr_write(f + MPMI_LEN_PREFIX, kind, 0);
+    if (kind == MPMI_K_CHALLENGE) mpmi_hdr_set_cipher(f + MPMI_LEN_PREFIX, c->cipher);
     memcpy(f + MPMI_LEN_PREFIX + MPMI_HDR_LEN, body, n);
     mpmi_put_u32(f, (uint32_t)(MPMI_HDR_LEN + n));
     return c->send(c, f + MPMI_LEN_PREFIX, MPMI_HDR_LEN + n);
@@ -434,6 +435,9 @@ int mpmi_conn_frame(mpmi_conn *c, unsigned char *f, size_t n)
     case MPMI_CS_HELLO:
         if (kind != MPMI_K_HELLO || n != MPMI_HDR_LEN + MPMI_NONCE_LEN)
             return refuse(c, "expected hello");
+        c->offer = mpmi_hdr_cipher(f);
+        if ((c->cipher = mpmi_cipher_pick(c->offer)) < 0)
+            return refuse(c, "no cipher in common");
         memcpy(c->cn, f + MPMI_HDR_LEN, MPMI_NONCE_LEN);
         randombytes_buf(c->sn, sizeof c->sn);
         c->state = MPMI_CS_PROOF;
@@ -449,7 +453,8 @@ int mpmi_conn_frame(mpmi_conn *c, unsigned char *f, size_t n)
         if (!c->sess) return refuse(c, "out of memory");
         mpmi_proof(reply, s->authkey, s->authkey_len, "mpm1 server", c->cn, c->sn, token);
         mpmi_put_u64(reply + MPMI_MAC_LEN, c->sess->id);
-        mpmi_chan_init(&c->chan, s->authkey, s->authkey_len, c->cn, c->sn, 1);
+        mpmi_chan_init_cipher(&c->chan, s->authkey, s->authkey_len, c->cn, c->sn, 1, c->offer,
+                              c->cipher);
         c->state = MPMI_CS_READY;
         s->nhandshaking--;
         mpmi_log(s, "%s: session %llu joined", c->peer, (unsigned long long)c->sess->id);

@@ -38,6 +38,7 @@ struct mpmi_conn {
     int state;
     int busy; /* a request is running (parked) */
     unsigned char cn[MPMI_NONCE_LEN], sn[MPMI_NONCE_LEN];
+    int offer, cipher; /* the HELLO's cipher byte and our pick */
     mpmi_chan chan;
     mpmi_buf in, out;
     uint32_t interest;

@@ -17,8 +17,8 @@ static void usage(FILE *f)
 {
     fputs("usage: mpmd --listen URL [--listen URL ...] [options]\n"
           "\n"
-          "Serve mpm shared objects (dicts, lists, Namespaces, Values, Arrays) to\n"
-          "authenticated clients.\n"
+          "Serve mpm shared objects (dicts, lists, Namespaces, Values, Arrays, locks,\n"
+          "semaphores, conditions, events, barriers, queues) to authenticated clients.\n"
           "\n"
           "  --listen URL         listen on URL; repeat for several. URL is one of\n"
           "                         unix:///path/to/socket    native, local\n"
@@ -41,6 +41,11 @@ static void usage(FILE *f)
           "                       off when mpmd may run on one CPU only)\n"
           "  --quiet              do not log connections and errors to stderr\n"
           "  --help               this text\n"
+          "\n"
+          "Environment:\n"
+          "  MPM_AUTHKEY          the authkey when no --authkey-file/--authkey-fd is given\n"
+          "  MPM_CIPHER=xchacha20 never pick AES-256-GCM (else picked when both ends'\n"
+          "                       CPUs have AES-NI; XChaCha20-Poly1305 otherwise)\n"
           "\n"
           "SIGINT or SIGTERM shut the server down cleanly.\n",
           f);

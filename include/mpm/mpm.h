@@ -189,7 +189,9 @@ int mpm_manager_start(mpm_manager **out, const mpm_start_opts *opts);
 /* mpm_connect reaches a running mpmd at url: unix:///path, tcp://host:port,
  * nng+ipc:///path or nng+tcp://host:port, proving the authkey (len bytes; NULL
  * means $MPM_AUTHKEY, or no key when that is unset).  0 with *out set, or
- * MPM_EAUTH, MPM_ECONNREFUSED, MPM_EADDR, ... */
+ * MPM_EAUTH, MPM_ECONNREFUSED, MPM_EADDR, ...  Frames are sealed with
+ * AES-256-GCM when both ends' CPUs have it, else XChaCha20-Poly1305
+ * (MPM_CIPHER=xchacha20 in the environment forces the latter). */
 int mpm_connect(mpm_manager **out, const char *url, const void *authkey, size_t len);
 
 /* mpm_manager_close closes every open handle of m, disconnects and frees m;

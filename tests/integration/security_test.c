@@ -296,8 +296,11 @@ typedef struct raw {
     mpmi_chan ch;
 } raw;
 
-/* An honest handshake with key, as libmpm does it. */
-static void raw_handshake(raw *r, const void *key, size_t klen)
+/* A handshake with key that offers the ciphers in offer (the HELLO's cipher
+ * byte) and derives the key as if it had offered key_offer (== offer when
+ * honest); the server's pick, from the CHALLENGE, in *picked when not NULL. */
+static void raw_handshake_x(raw *r, const void *key, size_t klen, int offer, int key_offer,
+                            int *picked)
 {
     unsigned char f[256], cn[MPMI_NONCE_LEN], sn[MPMI_NONCE_LEN], tok[MPMI_TOKEN_LEN];
     unsigned char want[MPMI_MAC_LEN];
@@ -309,12 +312,15 @@ static void raw_handshake(raw *r, const void *key, size_t klen)
     randombytes_buf(cn, sizeof cn);
     randombytes_buf(tok, sizeof tok);
     mpmi_hdr_write(f, MPMI_K_HELLO, 0);
+    mpmi_hdr_set_cipher(f, offer);
     memcpy(f + MPMI_HDR_LEN, cn, sizeof cn);
     cr_assert_eq(send_frame(r->fd, f, MPMI_HDR_LEN + MPMI_NONCE_LEN), 0);
     cr_assert_eq(recv_frame(r->fd, f, sizeof f, &n, 3000), 1, "no challenge");
     cr_assert_eq(mpmi_hdr_read(f, n, &kind, &seq), 0);
     cr_assert_eq(kind, MPMI_K_CHALLENGE);
     cr_assert_eq(n, MPMI_HDR_LEN + MPMI_NONCE_LEN);
+    int cipher = mpmi_hdr_cipher(f);
+    if (picked) *picked = cipher;
     memcpy(sn, f + MPMI_HDR_LEN, sizeof sn);
     mpmi_hdr_write(f, MPMI_K_PROOF, 0);
     mpmi_proof(f + MPMI_HDR_LEN, key, klen, "mpm1 client", cn, sn, tok);
@@ -327,7 +333,14 @@ static void raw_handshake(raw *r, const void *key, size_t klen)
     cr_assert_eq(n, MPMI_HDR_LEN + MPMI_MAC_LEN + 8);
     mpmi_proof(want, key, klen, "mpm1 server", cn, sn, tok);
     cr_assert_eq(crypto_verify_32(want, f + MPMI_HDR_LEN), 0, "the server's proof is wrong");
-    mpmi_chan_init(&r->ch, key, klen, cn, sn, 0);
+    mpmi_chan_init_cipher(&r->ch, key, klen, cn, sn, 0, key_offer, cipher);
+}
+
+/* An honest handshake with key, as a client that offers only the original
+ * cipher (a zero cipher byte) does it. */
+static void raw_handshake(raw *r, const void *key, size_t klen)
+{
+    raw_handshake_x(r, key, klen, 0, 0, NULL);
 }
 
 static void raw_connect(raw *r)
@@ -483,6 +496,58 @@ static void raw_ping(raw *r)
     result res;
     EXPECT_ONE(r, PING, sizeof PING, 0, res);
     cr_assert(val_is_str(&res, "pong"), "PING did not answer 'pong'");
+}
+
+/*---- cipher negotiation ------------------------------------------------------------------*/
+
+/* The server picks AES-256-GCM when offered and the CPU has it, XChaCha20-
+ * Poly1305 otherwise; both carry calls; an offer of nothing it knows is
+ * refused; a cipher byte changed on the way makes the keys differ, so the
+ * first sealed frame is refused and nothing runs. */
+Test(security, cipher_negotiation)
+{
+    raw r;
+    int picked = -1;
+    int aes = crypto_aead_aes256gcm_is_available();
+    raw_handshake_x(&r, KEY, strlen(KEY), 0, 0, &picked);
+    cr_assert_eq(picked, MPMI_CIPHER_XCHACHA, "a zero offer must get the original cipher");
+    raw_ping(&r);
+    raw_close(&r);
+    raw_handshake_x(&r, KEY, strlen(KEY), 1 << MPMI_CIPHER_XCHACHA, 1 << MPMI_CIPHER_XCHACHA,
+                    &picked);
+    cr_assert_eq(picked, MPMI_CIPHER_XCHACHA);
+    raw_ping(&r);
+    raw_close(&r);
+    int both = 1 << MPMI_CIPHER_XCHACHA | 1 << MPMI_CIPHER_AESGCM;
+    raw_handshake_x(&r, KEY, strlen(KEY), both, both, &picked);
+    cr_assert_eq(picked, aes ? MPMI_CIPHER_AESGCM : MPMI_CIPHER_XCHACHA);
+    raw_ping(&r);
+    raw_ping(&r);
+    raw_close(&r);
+
+    /* nothing in common */
+    unsigned char f[64];
+    int fd = dial(sock);
+    cr_assert_geq(fd, 0);
+    mpmi_hdr_write(f, MPMI_K_HELLO, 0);
+    mpmi_hdr_set_cipher(f, 0x80);
+    randombytes_buf(f + MPMI_HDR_LEN, MPMI_NONCE_LEN);
+    cr_assert_eq(send_frame(fd, f, MPMI_HDR_LEN + MPMI_NONCE_LEN), 0);
+    char why[128];
+    expect_refused(fd, why, sizeof why);
+    cr_assert(strstr(why, "no cipher in common") != NULL, "%s", why);
+    close(fd);
+
+    /* the offer as the server saw it differs from the client's own */
+    raw_handshake_x(&r, KEY, strlen(KEY), both, 1 << MPMI_CIPHER_XCHACHA, &picked);
+    unsigned char out[64];
+    size_t on = raw_seal(&r, PING, sizeof PING, out);
+    cr_assert_eq(write_all(r.fd, out, on), 0);
+    expect_refused(r.fd, why, sizeof why);
+    cr_assert(strstr(why, "failed authentication") != NULL, "%s", why);
+    raw_close(&r);
+    server_fine();
+    finish();
 }
 
 /*---- authentication ---------------------------------------------------------------------*/
@@ -1235,8 +1300,11 @@ static void fake_server(int lfd, int mode)
     if (fd < 0) _exit(2);
     if (recv_frame(fd, f, sizeof f, &n, 5000) != 1 || n != MPMI_HDR_LEN + MPMI_NONCE_LEN) _exit(3);
     memcpy(cn, f + MPMI_HDR_LEN, sizeof cn);
+    int offer = mpmi_hdr_cipher(f), cipher = mpmi_cipher_pick(offer);
+    if (cipher < 0) _exit(8);
     randombytes_buf(sn, sizeof sn);
     mpmi_hdr_write(f, MPMI_K_CHALLENGE, 0);
+    mpmi_hdr_set_cipher(f, cipher);
     memcpy(f + MPMI_HDR_LEN, sn, sizeof sn);
     if (send_frame(fd, f, MPMI_HDR_LEN + MPMI_NONCE_LEN)) _exit(4);
     if (recv_frame(fd, f, sizeof f, &n, 5000) != 1) _exit(5);
@@ -1249,9 +1317,10 @@ static void fake_server(int lfd, int mode)
     mpmi_put_u64(f + MPMI_HDR_LEN + MPMI_MAC_LEN, 1);
     if (send_frame(fd, f, MPMI_HDR_LEN + MPMI_MAC_LEN + 8)) _exit(6);
     mpmi_chan ch;
-    mpmi_chan_init(&ch, mode == 1 ? "forger" : KEY, mode == 1 ? 6 : strlen(KEY), cn, sn, 1);
+    mpmi_chan_init_cipher(&ch, mode == 1 ? "forger" : KEY, mode == 1 ? 6 : strlen(KEY), cn, sn, 1,
+                          offer, cipher);
     mpmi_chan in;
-    mpmi_chan_init(&in, KEY, strlen(KEY), cn, sn, 1);
+    mpmi_chan_init_cipher(&in, KEY, strlen(KEY), cn, sn, 1, offer, cipher);
     unsigned char saved[128];
     size_t saved_n = 0;
     static const unsigned char pong[] = {0x91, 0x92, 0x00, 0xa4, 'p', 'o', 'n', 'g'};

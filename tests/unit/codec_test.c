@@ -634,6 +634,83 @@ Test(codec, frame_round_trip_both_ways, .timeout = 30)
     cr_assert_eq(blen, 0);
 }
 
+/* AES-256-GCM channels (where the CPU has it) seal and open like XChaCha20
+ * ones, refuse replays and flipped bits, and never open the other cipher's
+ * frames or frames keyed for another offer. */
+Test(codec, aes_gcm_channels, .timeout = 30)
+{
+    if (!crypto_aead_aes256gcm_is_available()) {
+        cr_skip_test("this CPU has no AES-NI/CLMUL: AES-256-GCM is never negotiated here");
+    }
+    unsigned char cn[MPMI_NONCE_LEN], sn[MPMI_NONCE_LEN];
+    memset(cn, 0xc1, sizeof cn);
+    memset(sn, 0x5e, sizeof sn);
+    const int both = 1 << MPMI_CIPHER_XCHACHA | 1 << MPMI_CIPHER_AESGCM;
+    mpmi_chan cli, srv, x, other;
+    mpmi_chan_init_cipher(&cli, codec_key, strlen(codec_key), cn, sn, 0, both, MPMI_CIPHER_AESGCM);
+    mpmi_chan_init_cipher(&srv, codec_key, strlen(codec_key), cn, sn, 1, both, MPMI_CIPHER_AESGCM);
+    mpmi_chan_init_cipher(&x, codec_key, strlen(codec_key), cn, sn, 1, both, MPMI_CIPHER_XCHACHA);
+    mpmi_chan_init_cipher(&other, codec_key, strlen(codec_key), cn, sn, 1, 1 << MPMI_CIPHER_AESGCM,
+                          MPMI_CIPHER_AESGCM);
+    unsigned char f[FRAME_ROOM], t[FRAME_ROOM], *body;
+    size_t blen, n;
+    for (int i = 1; i <= 3; i++) {
+        n = seal(&cli, f, "call");
+        cr_assert_eq(n, MPMI_HDR_LEN + 4 + MPMI_TAG_LEN);
+        cr_assert(memcmp(f + MPMI_HDR_LEN, "call", 4) != 0, "the body is not encrypted");
+        memcpy(t, f, n);
+        x.recv_seq = other.recv_seq = srv.recv_seq;
+        cr_assert_eq(mpmi_open(&x, t, n, &body, &blen), -1, "opened with the other cipher");
+        cr_assert_eq(mpmi_open(&other, t, n, &body, &blen), -1, "opened under another offer");
+        for (size_t k = 0; k < n; k++) {
+            memcpy(t, f, n);
+            t[k] ^= 0x10;
+            cr_assert_eq(mpmi_open(&srv, t, n, &body, &blen), -1, "byte %zu flipped", k);
+        }
+        cr_assert_eq(mpmi_open(&srv, f, n, &body, &blen), 0);
+        cr_assert(blen == 4 && memcmp(body, "call", 4) == 0);
+        memcpy(t, f, n);
+        cr_assert_eq(mpmi_open(&srv, t, n, &body, &blen), -1, "a replay opened");
+        n = seal(&srv, f, "pong");
+        cr_assert_eq(mpmi_open(&cli, f, n, &body, &blen), 0);
+        cr_assert(blen == 4 && memcmp(body, "pong", 4) == 0);
+    }
+}
+
+Test(codec, cipher_offer_and_pick, .timeout = 30)
+{
+    int aes = crypto_aead_aes256gcm_is_available();
+    int offer = mpmi_cipher_offer();
+    cr_assert(offer & 1 << MPMI_CIPHER_XCHACHA, "XChaCha20-Poly1305 is always offered");
+    cr_assert_eq(!!(offer & 1 << MPMI_CIPHER_AESGCM), aes);
+    cr_assert_eq(mpmi_cipher_pick(0), MPMI_CIPHER_XCHACHA, "a zero byte is the original cipher");
+    cr_assert_eq(mpmi_cipher_pick(1 << MPMI_CIPHER_XCHACHA), MPMI_CIPHER_XCHACHA);
+    cr_assert_eq(mpmi_cipher_pick(3), aes ? MPMI_CIPHER_AESGCM : MPMI_CIPHER_XCHACHA);
+    cr_assert_eq(mpmi_cipher_pick(1 << MPMI_CIPHER_AESGCM), aes ? MPMI_CIPHER_AESGCM : -1);
+    cr_assert_eq(mpmi_cipher_pick(0x80), -1, "an offer of nothing known");
+    /* the cipher byte is allowed in HELLO and CHALLENGE only */
+    unsigned char h[MPMI_HDR_LEN];
+    int kind;
+    uint64_t seq;
+    int kinds[] = {MPMI_K_HELLO, MPMI_K_CHALLENGE, MPMI_K_PROOF, MPMI_K_WELCOME, MPMI_K_REFUSED,
+                   MPMI_K_DATA};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        mpmi_hdr_write(h, kinds[i], 0);
+        mpmi_hdr_set_cipher(h, 3);
+        int want = kinds[i] == MPMI_K_HELLO || kinds[i] == MPMI_K_CHALLENGE ? 0 : -1;
+        cr_assert_eq(mpmi_hdr_read(h, sizeof h, &kind, &seq), want, "kind %d", kinds[i]);
+        if (!want) cr_assert_eq(mpmi_hdr_cipher(h), 3);
+    }
+}
+
+/* MPM_CIPHER=xchacha20 turns AES-256-GCM off in this process. */
+Test(codec, cipher_env_forces_xchacha, .timeout = 30)
+{
+    setenv("MPM_CIPHER", "xchacha20", 1);
+    cr_assert_eq(mpmi_cipher_offer(), 1 << MPMI_CIPHER_XCHACHA);
+    cr_assert_eq(mpmi_cipher_pick(3), MPMI_CIPHER_XCHACHA);
+}
+
 Test(codec, frame_open_refuses_replay, .timeout = 30)
 {
     pair p;
