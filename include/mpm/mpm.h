@@ -97,13 +97,16 @@ typedef enum mpm_type {
     MPM_T_BYTES,
     MPM_T_LIST,
     MPM_T_DICT,
+    MPM_T_REF, /* a reference to a shared object (a nested proxy): mpm_ref() */
 } mpm_type;
 
 typedef struct mpm_val mpm_val;
 typedef struct mpm_pair mpm_pair;
 
 /* mpm_val is a value as mpm stores it: None, bool, 64-bit int, double, str
- * (UTF-8), bytes, list, or dict (ordered key/value pairs).  Lists and dicts
+ * (UTF-8), bytes, list, dict (ordered key/value pairs), or a reference to a
+ * shared object (MPM_T_REF: a handle stored inside a dict, list, Namespace or
+ * queue; mpm_handle_from_val() turns it back into a handle).  Lists and dicts
  * nest up to 32 levels. */
 struct mpm_val {
     mpm_type type;
@@ -123,6 +126,10 @@ struct mpm_val {
             const mpm_pair *items;
             size_t len;
         } dict;
+        struct {
+            uint64_t id; /* the object's id on its server */
+            int type;    /* its mpm_objtype */
+        } ref;           /* MPM_T_REF */
     } v;
 };
 
@@ -150,6 +157,12 @@ void mpm_val_free(mpm_val *v);
 char *mpm_val_repr(mpm_val v);
 /* mpm_val_print writes mpm_val_repr(v) and a newline to stdout.  0 or MPM_E*. */
 int mpm_val_print(mpm_val v);
+/* mpm_val_parse reads one Python literal - None, True, False, ints, floats
+ * (inf and nan as float('inf') / float('nan')), 'str' and "str" with Python's
+ * escapes, b'bytes', [lists], (tuples, as lists) and {dicts} - as mpm_val_repr
+ * prints them, into *out (free with mpm_val_free).  MPM_EVALUE, with the
+ * position in mpm_last_error(), for anything else. */
+int mpm_val_parse(const char *text, mpm_val **out);
 /* mpm_val_eq tells whether a == b as Python compares them (1 == 1.0 == True,
  * [1, 2] == [1.0, 2], dicts regardless of order).  One difference: a NaN equals
  * an identical NaN here (as Python's dict lookup treats the same NaN object). */
@@ -176,19 +189,24 @@ typedef struct mpm_start_opts {
     const char *mpmd_path; /* server binary; default $MPM_MPMD, then the built one, then PATH */
     const char *listen;    /* extra URL for the server to listen on (e.g. "tcp://127.0.0.1:0") */
     bool log;              /* let the server log to stderr */
+    bool no_env;           /* do not export MPM_ADDRESS and MPM_AUTHKEY (see below) */
 } mpm_start_opts;
 
 /* mpm_manager_start starts a private mpmd as a child process, listening on a
  * unix socket in a new 0700 directory with a random authkey, and connects to
  * it (Python's `with Manager() as manager:`).  The server ends when
  * mpm_manager_shutdown() is called, or when this process and every process
- * forked from it have exited.  On success *out is the manager: 0; otherwise a
- * negative MPM_E* and *out is NULL. */
+ * forked from it have exited.  Unless opts->no_env, it also sets MPM_ADDRESS
+ * (the socket's URL) and MPM_AUTHKEY (the key, as text) in this process's
+ * environment, so a program it later starts with exec joins the same manager
+ * with mpm_connect(&m, NULL, NULL, 0) (setenv: call it before starting
+ * threads).  On success *out is the manager: 0; otherwise a negative MPM_E*
+ * and *out is NULL. */
 int mpm_manager_start(mpm_manager **out, const mpm_start_opts *opts);
 
 /* mpm_connect reaches a running mpmd at url: unix:///path, tcp://host:port,
- * nng+ipc:///path or nng+tcp://host:port, proving the authkey (len bytes; NULL
- * means $MPM_AUTHKEY, or no key when that is unset).  0 with *out set, or
+ * nng+ipc:///path or nng+tcp://host:port (NULL: $MPM_ADDRESS), proving the
+ * authkey (len bytes; NULL means $MPM_AUTHKEY, or no key when that is unset).  0 with *out set, or
  * MPM_EAUTH, MPM_ECONNREFUSED, MPM_EADDR, ...  Frames are sealed with
  * AES-256-GCM when both ends' CPUs have it, else XChaCha20-Poly1305
  * (MPM_CIPHER=xchacha20 in the environment forces the latter). */
@@ -218,6 +236,37 @@ int mpm_manager_object_count(mpm_manager *m, size_t *n);
  * then answers it: a probe of the server's parked-call machinery for tests and
  * diagnostics.  0 or MPM_E*. */
 int mpm_manager_debug_sleep(mpm_manager *m, int64_t ms);
+
+/* mpm_stats is the server's state and counters since it started. */
+typedef struct mpm_stats {
+    uint64_t objects;     /* objects alive (anonymous and named) */
+    uint64_t named;       /* of those, named */
+    uint64_t sessions;    /* client processes connected */
+    uint64_t connections; /* connections open (authenticated or not) */
+    uint64_t parked;      /* calls waiting now (lock acquires, queue gets, ...) */
+    uint64_t calls;       /* calls run */
+    uint64_t errors;      /* calls answered with an error */
+    uint64_t errors_by_code[64]; /* [n]: calls that failed with -n (MPM_EKEY = 1, ...) */
+    uint64_t refused;     /* frames or handshakes refused (bad key, forged, garbage) */
+    uint64_t bytes_in, bytes_out;
+    uint64_t connections_total, sessions_total;
+    uint64_t uptime_ms;
+    uint64_t pid;         /* the server's process id */
+} mpm_stats;
+
+/* mpm_manager_stats fills *out with the server's counters (mpm's answer to
+ * Python's debug_info()).  0 or MPM_E*. */
+int mpm_manager_stats(mpm_manager *m, mpm_stats *out);
+
+/* mpm_manager_objects stores in *out an MPM_T_LIST with one MPM_T_DICT per
+ * live object, in id order: {'id': 5, 'type': 'dict', 'name': None or 'jobs',
+ * 'refs': handles plus references from other objects, 'size': approximate
+ * bytes of server memory}.  Free with mpm_val_free.  0 or MPM_E*. */
+int mpm_manager_objects(mpm_manager *m, mpm_val **out);
+
+/* mpm_manager_sessions stores in *out how many client processes are
+ * connected.  0 or MPM_E*. */
+int mpm_manager_sessions(mpm_manager *m, size_t *out);
 
 /*---- batching ----------------------------------------------------------------*/
 
@@ -283,6 +332,76 @@ mpm_objtype mpm_handle_type(const void *handle);
 /* mpm_handle_close releases a handle of any type; the object is freed when no
  * process holds it any more.  Accepts NULL. */
 void mpm_handle_close(void *handle);
+
+/*---- named objects, nested handles, tokens ---------------------------------------*/
+/* Named objects are Python's `register('get_queue', ...)` pattern: the first
+ * process to open a name creates the object, every later one - on any host -
+ * gets the same object.  A named object lives until mpm_name_delete() or the
+ * server's end, whoever holds handles; anonymous objects live while a handle
+ * or a reference from another object's value holds them. */
+
+/* mpm_open opens the object called name, creating it when no object has that
+ * name: type (an mpm_objtype) and the creation arguments args[0..nargs) are
+ * those of the matching mpm_xxx_new call's server side (used only when
+ * creating).  type 0 opens an existing object of any type (MPM_EKEY when
+ * there is none).  MPM_ETYPE when the name holds an object of another type.
+ * *created (may be NULL) tells whether this call created it.  On success
+ * *out is a new handle (cast it to mpm_dict * etc.; close as usual). */
+int mpm_open(mpm_manager *m, const char *name, int type, const mpm_val *args, size_t nargs,
+             void **out, bool *created);
+/* Typed open-or-create by name; the creation arguments are those of the
+ * matching _new and are ignored when the object exists already. */
+int mpm_dict_open(mpm_manager *m, const char *name, mpm_dict **out);
+int mpm_list_open(mpm_manager *m, const char *name, mpm_list **out);
+int mpm_namespace_open(mpm_manager *m, const char *name, mpm_namespace **out);
+int mpm_value_open(mpm_manager *m, const char *name, char typecode, mpm_val init,
+                   mpm_value **out);
+int mpm_array_open(mpm_manager *m, const char *name, char typecode, size_t n, mpm_array **out);
+int mpm_lock_open(mpm_manager *m, const char *name, mpm_lock **out);
+int mpm_rlock_open(mpm_manager *m, const char *name, mpm_rlock **out);
+int mpm_semaphore_open(mpm_manager *m, const char *name, int64_t value, bool bounded,
+                       mpm_semaphore **out);
+int mpm_condition_open(mpm_manager *m, const char *name, mpm_condition **out);
+int mpm_event_open(mpm_manager *m, const char *name, mpm_event **out);
+int mpm_barrier_open(mpm_manager *m, const char *name, int64_t parties, int64_t timeout_ms,
+                     mpm_barrier **out);
+int mpm_queue_open(mpm_manager *m, const char *name, int64_t maxsize, mpm_queue **out);
+int mpm_joinable_queue_open(mpm_manager *m, const char *name, int64_t maxsize,
+                            mpm_queue **out);
+
+/* mpm_names stores in *out an MPM_T_DICT of every name, sorted, to its
+ * object's type name ({'jobs': 'Queue', 'results': 'dict'}).  0 or MPM_E*. */
+int mpm_names(mpm_manager *m, mpm_val **out);
+/* mpm_name_delete removes name: the object goes when no handle or reference
+ * holds it any more.  MPM_EKEY when there is no such name. */
+int mpm_name_delete(mpm_manager *m, const char *name);
+
+/* mpm_ref is the value that stores a handle inside a dict, list, Namespace or
+ * queue (d['inner'] = manager.dict() in Python): whoever reads it back, in any
+ * process, turns it into a handle of the same object with
+ * mpm_handle_from_val().  The object lives while a stored reference or a
+ * handle holds it. */
+mpm_val mpm_ref(const void *handle);
+#define MPM_REF(h) mpm_ref(h)
+
+/* mpm_handle_from_val opens a new handle on the object a MPM_T_REF value
+ * names.  want is the mpm_objtype expected (0: any): MPM_ETYPE otherwise;
+ * MPM_ENOOBJ when the object is gone; MPM_ETYPE when v is not a reference. */
+int mpm_handle_from_val(mpm_manager *m, mpm_val v, int want, void **out);
+
+/* MPM_TOKEN_MAX bounds a handle token's length, NUL included. */
+#define MPM_TOKEN_MAX 64
+/* mpm_handle_token writes a short text token naming the object behind handle
+ * ("mpm1:dict:42:9f86d081"): pass it in argv, the environment or a file to a
+ * process that was not forked from this one (or on another host), which
+ * opens it with mpm_handle_from_token.  The token grants nothing without the
+ * authkey, and it is valid while the object lives.  0, or MPM_EINVAL when
+ * len < MPM_TOKEN_MAX. */
+int mpm_handle_token(const void *handle, char *buf, size_t len);
+/* mpm_handle_from_token opens a new handle from a token (want as for
+ * mpm_handle_from_val).  MPM_EVALUE for a malformed token or one from another
+ * server (a restarted one included); MPM_ENOOBJ when the object is gone. */
+int mpm_handle_from_token(mpm_manager *m, const char *token, int want, void **out);
 
 /*---- dict ----------------------------------------------------------------------*/
 /* A shared dict with Python's semantics: insertion order, any hashable value as
