@@ -42,6 +42,7 @@ static int rd_ext(mpmi_rd *r, mpmi_item *it, uint32_t n)
 {
     if (rd_need(r, 1 + (size_t)n)) return -1;
     it->type = MPMI_EXT;
+    r->exts++;
     it->v.ext.type = (int8_t)r->p[0];
     it->v.ext.p = r->p + 1;
     it->v.ext.n = n;
@@ -201,6 +202,54 @@ int mpmi_mp_check_body(const void *p, size_t n)
     return mpmi_rd_skip(&r, -2) == 0 && r.p == r.end ? 0 : -1;
 }
 
+int mpmi_mp_check_body_exts(const void *p, size_t n, uint32_t *exts)
+{
+    mpmi_rd r;
+    mpmi_rd_init(&r, p, n);
+    int rc = mpmi_rd_skip(&r, -2) == 0 && r.p == r.end ? 0 : -1;
+    *exts = r.exts;
+    return rc;
+}
+
+int mpmi_ext_ref(const mpmi_item *it, uint64_t *id, int *type)
+{
+    if (it->type != MPMI_EXT || it->v.ext.type != MPMI_EXT_REF || it->v.ext.n != MPMI_EXT_REF_LEN)
+        return -1;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | it->v.ext.p[i];
+    if (v == 0 || !mpmi_objtype_name(it->v.ext.p[8])) return -1;
+    if (id) *id = v;
+    if (type) *type = it->v.ext.p[8];
+    return 0;
+}
+
+void mpmi_ext_ref_write(unsigned char out[MPMI_EXT_REF_LEN], uint64_t id, int type)
+{
+    for (int i = 7; i >= 0; i--, id >>= 8) out[i] = (unsigned char)id;
+    out[8] = (unsigned char)type;
+}
+
+const char *mpmi_objtype_name(int code)
+{
+    static const char *const names[] = {
+        NULL,        "dict",  "list",      "Namespace",        "Value",
+        "Array",     "Lock",  "RLock",     "Semaphore",        "BoundedSemaphore",
+        "Condition", "Event", "Barrier",   "Queue",            "JoinableQueue",
+    };
+    return code > 0 && code < (int)(sizeof names / sizeof names[0]) ? names[code] : NULL;
+}
+
+/* Python's proxy class name for a type: DictProxy, ListProxy, ... */
+static const char *proxy_name(int code)
+{
+    static const char *const names[] = {
+        NULL,          "DictProxy",      "ListProxy",   "NamespaceProxy",   "ValueProxy",
+        "ArrayProxy",  "AcquirerProxy",  "AcquirerProxy", "AcquirerProxy",  "AcquirerProxy",
+        "ConditionProxy", "EventProxy",  "BarrierProxy", "AutoProxy[Queue]", "AutoProxy[JoinableQueue]",
+    };
+    return code > 0 && code < (int)(sizeof names / sizeof names[0]) ? names[code] : "BaseProxy";
+}
+
 int mpmi_item_int(const mpmi_item *it, int64_t *v)
 {
     if (it->type == MPMI_INT) *v = it->v.i;
@@ -345,7 +394,7 @@ static int map_eq(mpmi_rd *a, mpmi_rd *b, uint32_t n, int depth)
         size_t kn, vn;
         if (mpmi_rd_value(a, &kp, &kn) || mpmi_rd_value(a, &vp, &vn)) return -1;
         if (!all) continue;
-        mpmi_rd s = {bstart, bend.p};
+        mpmi_rd s = {bstart, bend.p, 0};
         int found = 0;
         for (uint32_t j = 0; j < n && !found; j++) {
             const unsigned char *kp2, *vp2;
@@ -649,15 +698,18 @@ static int repr_rd(mpmi_rd *r, mpmi_buf *out, int depth)
         }
         mpmi_buf_putc(out, '}');
         break;
-    case MPMI_EXT:
-        if (it.v.ext.type == MPMI_EXT_REF && it.v.ext.n >= 8) {
-            uint64_t id = 0;
-            for (int i = 0; i < 8; i++) id = id << 8 | it.v.ext.p[i];
-            mpmi_buf_printf(out, "<proxy of object %llu>", (unsigned long long)id);
+    case MPMI_EXT: {
+        uint64_t id;
+        int type;
+        if (mpmi_ext_ref(&it, &id, &type) == 0) {
+            /* Python: <DictProxy object, typeid 'dict' at 0x7f...> */
+            mpmi_buf_printf(out, "<%s object, typeid '%s', id %llu>", proxy_name(type),
+                            mpmi_objtype_name(type), (unsigned long long)id);
         } else {
             mpmi_buf_printf(out, "<ext %d>", it.v.ext.type);
         }
         break;
+    }
     }
     return out->oom ? -1 : 0;
 }

@@ -16,8 +16,10 @@
 
 /* Deepest nesting of arrays/maps accepted in a value. */
 #define MPMI_MAX_DEPTH 32
-/* Extension type: a reference to another managed object (nested proxies). */
+/* Extension type: a reference to another managed object (nested proxies).
+ * Its 9 bytes: the object id (u64 big-endian), then its type (mpm_objtype). */
 #define MPMI_EXT_REF 1
+#define MPMI_EXT_REF_LEN 9
 
 enum mpmi_vt {
     MPMI_NIL,
@@ -55,12 +57,14 @@ typedef struct mpmi_item {
 typedef struct mpmi_rd {
     const unsigned char *p;
     const unsigned char *end;
+    uint32_t exts; /* EXT items read so far */
 } mpmi_rd;
 
 static inline void mpmi_rd_init(mpmi_rd *r, const void *p, size_t n)
 {
     r->p = (const unsigned char *)p;
     r->end = r->p + n;
+    r->exts = 0;
 }
 
 /* Read one item's header (for arrays and maps only the count).  0 or -1. */
@@ -75,6 +79,8 @@ int mpmi_mp_check(const void *p, size_t n);
 /* The same for a request or reply body: an array of calls or results, whose
  * values may each nest MPMI_MAX_DEPTH levels. */
 int mpmi_mp_check_body(const void *p, size_t n);
+/* mpmi_mp_check_body that also counts the EXT items in *exts. */
+int mpmi_mp_check_body_exts(const void *p, size_t n, uint32_t *exts);
 
 /* Python type name of the object at p ("int", "str", "list", ...). */
 const char *mpmi_mp_typename(const void *p, size_t n);
@@ -93,6 +99,13 @@ int mpmi_mp_repr(const void *p, size_t n, mpmi_buf *out);
 /* repr of a bare string / float as Python would print them. */
 void mpmi_repr_str(mpmi_buf *out, const char *s, size_t n, int is_bytes);
 void mpmi_repr_float(mpmi_buf *out, double d);
+
+/* An EXT item that is a well-formed object reference: 0 with *id and *type
+ * (either may be NULL), or -1. */
+int mpmi_ext_ref(const mpmi_item *it, uint64_t *id, int *type);
+void mpmi_ext_ref_write(unsigned char out[MPMI_EXT_REF_LEN], uint64_t id, int type);
+/* Python's name of an object type code ("dict", "Queue"), or NULL. */
+const char *mpmi_objtype_name(int code);
 
 /* The item as an int64 (INT, BOOL).  0 or -1. */
 int mpmi_item_int(const mpmi_item *it, int64_t *v);

@@ -15,6 +15,13 @@
     XX(NOBJECTS, 6)     /*                          -> count */                   \
     XX(SHUTDOWN, 7)     /*                          -> nil */                     \
     XX(TYPEOF, 8)       /* id                       -> [type, typecode] */        \
+    XX(OPEN, 9)         /* type|0, name, args...    -> [id, type, tc, created] */ \
+    XX(NAMES, 10)       /*                          -> {name: type name} */       \
+    XX(NAME_DEL, 11)    /* name                     -> nil */                     \
+    XX(ATTACH, 12)      /* id, type|0 [, epoch]     -> [id, type, tc, false] */   \
+    XX(STATS, 13)       /*                          -> {counter: n} */            \
+    XX(OBJECTS, 14)     /*                          -> [{id, type, ...}] */       \
+    XX(EPOCH, 15)       /*                          -> this server run's number */\
     /* any object */                                                              \
     XX(REPR, 20)        /*                          -> str */                     \
     XX(COPY, 21)        /*                          -> snapshot value */          \

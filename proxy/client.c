@@ -614,6 +614,21 @@ static int client_sink(const unsigned char *p, size_t n, mpmi_sink *s)
         ((mpmi_handle *)s->out)->id = (uint64_t)v;
         return 0;
     }
+    case MPMI_R_ATTACH: {
+        mpmi_item id, type, tc, created;
+        int64_t idv, typev;
+        if (it.type != MPMI_ARRAY || it.v.n != 4 || mpmi_rd_next(&r, &id) ||
+            mpmi_item_int(&id, &idv) || mpmi_rd_next(&r, &type) || mpmi_item_int(&type, &typev) ||
+            mpmi_rd_next(&r, &tc) || (tc.type != MPMI_NIL && (tc.type != MPMI_STR || tc.v.s.n != 1)) ||
+            mpmi_rd_next(&r, &created) || created.type != MPMI_BOOL)
+            return mpmi_error(MPM_EPROTO, "unexpected reply type");
+        mpmi_handle *h = s->out;
+        h->id = (uint64_t)idv;
+        h->type = (int)typev;
+        h->typecode = tc.type == MPMI_STR ? tc.v.s.p[0] : 0;
+        if (s->out2) *(bool *)s->out2 = created.v.b;
+        return 0;
+    }
     }
     return mpmi_error(MPM_EPROTO, "bad result kind");
 }
@@ -821,6 +836,24 @@ int mpmi_create(mpm_manager *m, int type, char typecode, const mpm_val *args, in
     return 0;
 }
 
+int mpmi_attach(mpm_manager *m, int op, const mpm_val *args, int nargs, void **out,
+                bool *created)
+{
+    if (!m || !out) return mpmi_error(MPM_EINVAL, "ValueError: NULL argument");
+    *out = NULL;
+    mpmi_handle *h = calloc(1, sizeof *h);
+    if (!h) return mpmi_error(MPM_ENOMEM, "out of memory");
+    h->m = m;
+    int rc = mpmi_call_id(m, 0, op, args, nargs, (mpmi_sink){MPMI_R_ATTACH, h, created});
+    if (rc) {
+        free(h);
+        return rc;
+    }
+    handle_link(m, h);
+    *out = h;
+    return 0;
+}
+
 /* Send DECREF of id without waiting for its answer: the server releases at
  * once, and the reply is read (and dropped) before that connection's next
  * reply.  Creating and closing an object then costs one round trip, not two.
@@ -926,8 +959,11 @@ static int client_new(mpm_manager **out, const char *url, const void *key, size_
 
 int mpm_connect(mpm_manager **out, const char *url, const void *authkey, size_t len)
 {
-    if (!out || !url) return mpmi_error(MPM_EINVAL, "ValueError: NULL argument");
+    if (!out) return mpmi_error(MPM_EINVAL, "ValueError: NULL argument");
     *out = NULL;
+    if (!url) url = getenv("MPM_ADDRESS");
+    if (!url || !*url)
+        return mpmi_error(MPM_EADDR, "no address given, and MPM_ADDRESS is not set");
     if (!authkey && getenv("MPM_AUTHKEY")) {
         authkey = getenv("MPM_AUTHKEY");
         len = strlen(authkey);
@@ -969,8 +1005,12 @@ int mpm_manager_start(mpm_manager **out, const mpm_start_opts *opts)
     if (!mkdtemp(dir)) return mpmi_error(MPM_ESYS, "mkdtemp: %s", strerror(errno));
     snprintf(sock, sizeof sock, "%s/mpmd.sock", dir);
     snprintf(url, sizeof url, "unix://%s", sock);
-    unsigned char key[32];
-    randombytes_buf(key, sizeof key);
+    /* the key is text (64 hex digits), so it can travel in MPM_AUTHKEY */
+    unsigned char rnd[32];
+    char key[2 * sizeof rnd + 1];
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(key, sizeof key, rnd, sizeof rnd);
+    sodium_memzero(rnd, sizeof rnd);
 
     int keyp[2], readyp[2], parentp[2];
     if (pipe2(keyp, O_CLOEXEC)) {
@@ -1018,7 +1058,7 @@ int mpm_manager_start(mpm_manager **out, const mpm_start_opts *opts)
 
     /* the key fits the pipe's buffer: write it before the child exists, so a
      * child that dies early cannot make this a SIGPIPE */
-    if (stream_write_all_fd(keyp[1], key, sizeof key)) {
+    if (stream_write_all_fd(keyp[1], (const unsigned char *)key, sizeof key - 1)) {
         close(keyp[0]);
         close(keyp[1]);
         close(readyp[0]);
@@ -1070,7 +1110,12 @@ int mpm_manager_start(mpm_manager **out, const mpm_start_opts *opts)
                                     "the mpmd binary", path);
     }
     mpm_manager *m;
-    rc = client_new(&m, url, key, sizeof key);
+    rc = client_new(&m, url, key, sizeof key - 1);
+    /* for programs this process execs: mpm_connect(&m, NULL, NULL, 0) */
+    if (!rc && !(opts && opts->no_env)) {
+        setenv("MPM_ADDRESS", url, 1);
+        setenv("MPM_AUTHKEY", key, 1);
+    }
     sodium_memzero(key, sizeof key);
     if (rc) {
         close(parentp[1]);

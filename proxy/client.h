@@ -46,6 +46,7 @@ enum mpmi_sink_kind {
     MPMI_R_STR,    /* char ** (malloc'd, NUL-terminated) */
     MPMI_R_PAIR,   /* 2-element array -> mpm_val ** out, mpm_val ** out2 */
     MPMI_R_HANDLE, /* object id -> ((mpmi_handle *)out)->id */
+    MPMI_R_ATTACH, /* [id, type, typecode|nil, created] -> handle out, bool *out2 */
 };
 
 typedef struct mpmi_sink {
@@ -74,6 +75,11 @@ int mpmi_call_id(mpm_manager *m, uint64_t id, int op, const mpm_val *args, int n
  * size (sizeof(struct mpm_xxx)) for it in *out.  0 or a negative code. */
 int mpmi_create(mpm_manager *m, int type, char typecode, const mpm_val *args, int nargs,
                 void **out);
+
+/* A manager call (OPEN, ATTACH) answering [id, type, typecode, created]: a
+ * new handle in *out, and *created when not NULL.  0 or a negative code. */
+int mpmi_attach(mpm_manager *m, int op, const mpm_val *args, int nargs, void **out,
+                bool *created);
 
 /* Check a handle before use: MPM_EINVAL (and message) for NULL. */
 int mpmi_check(const void *h);

@@ -43,6 +43,7 @@ struct mpm_manager {
     int private_child; /* this process started it and reaps it */
     int shutdown_sent; /* the server was told to stop: wait for it */
     int parent_fd;     /* the private server exits when every copy is closed */
+    uint64_t epoch;    /* the server run's number for tokens, top bit set; 0: not asked yet */
 };
 
 /* nng transport (proxy/nng.c): dial c->m->url, exchange frames, close. */

@@ -44,6 +44,14 @@ int mpmi_pack_val(msgpack_packer *pk, const mpm_val *v, int depth)
             if (rc) return rc;
         }
         return 0;
+    case MPM_T_REF: {
+        unsigned char ref[MPMI_EXT_REF_LEN];
+        if (v->v.ref.id == 0 || v->v.ref.type <= 0 || v->v.ref.type > 255)
+            return mpmi_error(MPM_EINVAL, "ValueError: not a reference to a shared object");
+        mpmi_ext_ref_write(ref, v->v.ref.id, v->v.ref.type);
+        return msgpack_pack_ext(pk, sizeof ref, MPMI_EXT_REF) ||
+               msgpack_pack_ext_body(pk, ref, sizeof ref);
+    }
     }
     return mpmi_error(MPM_EINVAL, "ValueError: unknown mpm_val type %d", (int)v->type);
 }
@@ -71,7 +79,7 @@ static int values_count(mpmi_rd *r, values_need *n, int depth)
         for (uint32_t i = 0; i < 2 * it.v.n; i++)
             if (values_count(r, n, depth + 1)) return -1;
         return 0;
-    case MPMI_EXT: return -1; /* object references are not values yet */
+    case MPMI_EXT: return mpmi_ext_ref(&it, NULL, NULL) ? -1 : 0;
     default: return 0;
     }
 }
@@ -110,6 +118,15 @@ static int values_fill(mpmi_rd *r, mpm_val *v, values_cur *c)
         v->v.list.len = it.v.n;
         for (uint32_t i = 0; i < it.v.n; i++)
             if (values_fill(r, &items[i], c)) return -1;
+        break;
+    }
+    case MPMI_EXT: {
+        uint64_t id;
+        int type;
+        if (mpmi_ext_ref(&it, &id, &type)) return -1;
+        v->type = MPM_T_REF;
+        v->v.ref.id = id;
+        v->v.ref.type = type;
         break;
     }
     case MPMI_MAP: {

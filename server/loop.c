@@ -130,6 +130,7 @@ mpmi_waiter *mpmi_park(mpmi_call *c, int64_t timeout_ms, void (*on_timeout)(mpmi
         return NULL;
     }
     c->req->parked = w;
+    c->srv->nparked++;
     return w;
 }
 
@@ -176,6 +177,7 @@ static void answer_finish(mpmi_waiter *w)
     mpmi_req *r = w->req;
     heap_remove(w->srv, w);
     r->parked = NULL;
+    w->srv->nparked--;
     r->done++;
     ready_push(w->srv, r);
     free(w);
@@ -199,6 +201,7 @@ void mpmi_answer_err(mpmi_waiter *w, int code, const char *fmt, ...)
     msgpack_pack_int(&r->pk, -code);
     mpmi_pk_str(&r->pk, msg, strlen(msg));
     w->srv->stats.errors++;
+    if (code < 0 && -code < 64) w->srv->stats.errors_by_code[-code]++;
     answer_finish(w);
 }
 
@@ -291,6 +294,11 @@ static int run_call(mpmi_srv *s, mpmi_req *r, mpmi_call *c)
     if (c->argc > MPMI_MAX_ARGS) return mpmi_fail(c, MPM_EARGS, "TypeError: too many arguments");
     c->op = (int)op;
     s->stats.calls++;
+    if (r->exts) {
+        /* references in arguments must name live objects of their type */
+        int rc = mpmi_check_refs(c);
+        if (rc) return rc;
+    }
     if (id == 0) return mpmi_manager_call(c);
 
     mpmi_obj *o = mpmi_obj_find(s, (uint64_t)id);
@@ -305,7 +313,10 @@ static int run_call(mpmi_srv *s, mpmi_req *r, mpmi_call *c)
                              o->type->name, mpmi_op_name(c->op), m->min_args, m->max_args,
                              c->argc);
         }
-        return m->fn(o, c);
+        if (c->has_refs) mpmi_after_call(c, o); /* before: a put may hand it on at once */
+        int rc = m->fn(o, c);
+        if (o->may_ref && s->nzombies) mpmi_after_call(c, o);
+        return rc;
     }
     if (c->op != MPMI_OP_REPR && c->op != MPMI_OP_COPY &&
         !(c->op == MPMI_OP_TYPECODE && o->type->typecode))
@@ -359,6 +370,7 @@ static int req_run(mpmi_conn *conn)
         }
         if (rc < 0) {
             s->stats.errors++;
+            if (-rc < 64) s->stats.errors_by_code[-rc]++;
             r->reply.len = mark;
             if (msg.len == 0) mpmi_buf_puts(&msg, mpm_strerror(rc));
             pack_error(r, rc, (const char *)msg.data, msg.len);
@@ -390,7 +402,7 @@ static int conn_request(mpmi_conn *c, const unsigned char *body, size_t n)
     r->body.len = 0;
     if (mpmi_buf_append(&r->body, body, n)) return -1;
     mpmi_rd_init(&r->rd, r->body.data, r->body.len);
-    if (mpmi_mp_check_body(r->body.data, r->body.len) || mpmi_rd_next(&r->rd, &it) ||
+    if (mpmi_mp_check_body_exts(r->body.data, r->body.len, &r->exts) || mpmi_rd_next(&r->rd, &it) ||
         it.type != MPMI_ARRAY) {
         /* authenticated but malformed: answer, keep the connection */
         c->srv->stats.errors++;
@@ -603,6 +615,7 @@ void mpmi_conn_close(mpmi_conn *c, const char *why)
         if (w->on_drop) w->on_drop(w);
         free(w);
         r->parked = NULL;
+        s->nparked--;
     }
     ready_unlink(s, r);
     if (c->state != MPMI_CS_READY) s->nhandshaking--;
@@ -858,6 +871,10 @@ int mpmi_srv_init(mpmi_srv *s)
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (s->epfd < 0) return -1;
     s->max_frame = MPMI_MAX_FRAME_DEFAULT;
+    randombytes_buf(&s->epoch, sizeof s->epoch);
+    s->epoch &= 0xffffffffu; /* 8 hex digits in a token */
+    s->started_ms = mpmi_now_ms();
+    s->gc_grace_ms = 1000;
     s->next_id = 1;
     s->next_session = 1;
     s->running = 1;
@@ -934,6 +951,9 @@ int mpmi_srv_run(mpmi_srv *s)
             }
             if (s->nhandshaking && (timeout < 0 || timeout > 1000)) timeout = 1000;
         }
+        int64_t gc_us = mpmi_gc_wait_us(s);
+        if (gc_us > 60000000) gc_us = 60000000;
+        if (gc_us >= 0 && (timeout < 0 || gc_us / 1000 + 1 < timeout)) timeout = (int)(gc_us / 1000 + 1);
         if (s->ready) timeout = 0;
         int spun = timeout != 0 && s->spin_max;
         int n = spun ? loop_spin_wait(s, evs, 64) : 0;
@@ -952,6 +972,7 @@ int mpmi_srv_run(mpmi_srv *s)
         }
         expire_waiters(s);
         run_ready(s);
+        mpmi_gc_maybe(s, 0);
     }
     return 0;
 }

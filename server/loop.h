@@ -21,6 +21,7 @@ struct mpmi_req {
     mpmi_conn *conn;
     mpmi_buf body;  /* the decrypted request body */
     mpmi_rd rd;     /* next call */
+    uint32_t exts;  /* EXT values in the body: references to check */
     uint32_t ncalls, done;
     mpmi_buf reply; /* [4 length][16 header][body ...][16 tag room] */
     msgpack_packer pk;
@@ -72,6 +73,8 @@ typedef struct mpmi_listener {
 
 struct mpmi_stats {
     uint64_t calls, errors, refused, bytes_in, bytes_out, conns_total, sessions_total;
+    uint64_t errors_by_code[64]; /* [n]: calls failed with -n */
+    uint64_t gc_runs, gc_freed;
 };
 
 struct mpmi_srv {
@@ -97,10 +100,24 @@ struct mpmi_srv {
     mpmi_ev sig_ev, parent_ev;
     struct mpmi_stats stats;
     size_t nhandshaking; /* connections not yet authenticated */
+    size_t nparked;      /* calls parked now */
     int finishing;       /* shutting down: objects are destroyed wholesale */
     int spin_max, spin_us; /* poll before sleeping (microseconds) */
     int spare_fd;        /* given up to accept-and-close when out of descriptors */
     void *nng; /* nng transport state */
+    /* named objects: name hash -> first object (chained by name_next) */
+    mpmi_map names;
+    size_t nnamed;
+    uint64_t epoch;      /* random per run: tokens of another run are refused */
+    int64_t started_ms;
+    /* the collector of objects reached only through stored references */
+    size_t nmayref;      /* live objects with may_ref set */
+    mpmi_obj *zombies;   /* refs == 0, awaiting a collection */
+    size_t nzombies;
+    int gc_pending;
+    uint64_t gc_epoch;
+    int64_t gc_next_us;  /* no collection before (rate limit: 10x its own cost) */
+    int64_t gc_grace_ms; /* an unreached zombie lives this long (--gc-grace-ms) */
 };
 
 /* How long a connection may take to authenticate. */
@@ -128,6 +145,16 @@ mpmi_session *mpmi_session_join(mpmi_srv *s, const unsigned char *token);
 void mpmi_session_leave(mpmi_srv *s, mpmi_session *se);
 int mpmi_manager_call(mpmi_call *c);
 void mpmi_objects_fini(mpmi_srv *s);
+/* Check the object references in c's arguments (they must name live objects
+ * of the type they claim): 0, or the error via mpmi_fail; sets c->has_refs. */
+int mpmi_check_refs(mpmi_call *c);
+/* A call ran on o: note references given to it, schedule a collection when a
+ * stored reference may have gone. */
+void mpmi_after_call(mpmi_call *c, mpmi_obj *o);
+/* Run a due collection (from the loop); force: whatever the rate limit. */
+void mpmi_gc_maybe(mpmi_srv *s, int force);
+/* Microseconds until a pending collection may run, or -1 for none. */
+int64_t mpmi_gc_wait_us(mpmi_srv *s);
 
 /* nng transport (nng.c). */
 int mpmi_nng_listen(mpmi_srv *s, const char *url, char *actual, size_t n);

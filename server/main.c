@@ -39,6 +39,10 @@ static void usage(FILE *f)
           "  --spin-us N          poll up to N microseconds for the next request before\n"
           "                       sleeping, adapting to the load (default 50; 0: never;\n"
           "                       off when mpmd may run on one CPU only)\n"
+          "  --gc-grace-ms N      an object reached only through references stored in\n"
+          "                       other objects is freed N ms after the last such\n"
+          "                       reference is gone (default 1000): time for a reader\n"
+          "                       of the reference to open it\n"
           "  --quiet              do not log connections and errors to stderr\n"
           "  --help               this text\n"
           "\n"
@@ -85,7 +89,7 @@ int main(int argc, char **argv)
         {"authkey-fd", required_argument, 0, 'K'}, {"ready-fd", required_argument, 0, 'r'},
         {"parent-fd", required_argument, 0, 'p'}, {"private", no_argument, 0, 'P'},
         {"max-frame", required_argument, 0, 'm'}, {"quiet", no_argument, 0, 'q'},
-        {"spin-us", required_argument, 0, 's'},
+        {"spin-us", required_argument, 0, 's'},   {"gc-grace-ms", required_argument, 0, 'g'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
     };
     const char *urls[64];
@@ -94,8 +98,9 @@ int main(int argc, char **argv)
     int keyfd = -1;
     long long max_frame = 0;
     int spin_us = 50;
+    long long gc_grace = -1;
     int ch;
-    while ((ch = getopt_long(argc, argv, "l:k:K:r:p:Pm:s:qh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "l:k:K:r:p:Pm:s:g:qh", opts, NULL)) != -1) {
         switch (ch) {
         case 'l':
             if (nurls == 64) {
@@ -112,6 +117,7 @@ int main(int argc, char **argv)
         case 'm': max_frame = atoll(optarg); break;
         case 'q': quiet = 1; break;
         case 's': spin_us = atoi(optarg); break;
+        case 'g': gc_grace = atoll(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -138,6 +144,7 @@ int main(int argc, char **argv)
     }
     srv.log = !quiet;
     if (max_frame > 0) srv.max_frame = (size_t)max_frame;
+    if (gc_grace >= 0) srv.gc_grace_ms = gc_grace;
     cpu_set_t cpus;
     if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) < 2) spin_us = 0;
     srv.spin_max = srv.spin_us = spin_us > 0 ? spin_us : 0;

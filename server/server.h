@@ -30,8 +30,17 @@ typedef struct mpmi_waiter mpmi_waiter;
 typedef struct mpmi_obj {
     uint64_t id;
     const mpmi_type *type;
-    uint64_t refs; /* handles held by sessions, plus references from other objects */
+    uint64_t refs; /* handles held by sessions, a name, a Condition's hold on its lock */
     mpmi_srv *srv;
+    char *name;             /* named objects: NUL-terminated; else NULL */
+    struct mpmi_obj *name_next; /* names whose hash collides */
+    /* References stored in values (nested proxies) are not counted in refs:
+     * a collector traces them (objects.c), so cycles go too. */
+    int may_ref;            /* has been given a value holding a reference */
+    int zombie;             /* refs == 0, kept while a stored reference may reach it */
+    uint64_t gc_mark;
+    int64_t gc_lost_ms;     /* zombie: when a collection first found it unreached */
+    struct mpmi_obj *znext, *zprev;
 } mpmi_obj;
 
 typedef struct mpmi_arg {
@@ -48,6 +57,7 @@ typedef struct mpmi_call {
     mpmi_arg argv[MPMI_MAX_ARGS];
     msgpack_packer *pk; /* the result value goes here */
     mpmi_buf *msg;      /* the error message goes here (mpmi_fail) */
+    int has_refs;       /* some argument holds an object reference (checked valid) */
 } mpmi_call;
 
 typedef int (*mpmi_method_fn)(mpmi_obj *o, mpmi_call *c);
@@ -77,6 +87,12 @@ struct mpmi_type {
      * give back what it held (locks, permits).  Its parked calls are already
      * dropped (on_drop) by then. */
     void (*session_gone)(mpmi_obj *o, uint64_t session);
+    /* Containers: call fn on the msgpack bytes of every stored value (a run of
+     * one or more whole values: a dict entry gives its key and value), items
+     * of parked puts included.  The collector finds references with it, and
+     * introspection sizes the object. */
+    void (*each_value)(mpmi_obj *o, void (*fn)(void *ctx, const unsigned char *p, size_t n),
+                       void *ctx);
     const mpmi_method *methods;
 };
 

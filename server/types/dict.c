@@ -436,6 +436,16 @@ static void dict_destroy(mpmi_obj *o)
     free(o);
 }
 
+static void dict_each_value(mpmi_obj *o, void (*fn)(void *, const unsigned char *, size_t),
+                            void *ctx)
+{
+    mpmi_dict *d = (mpmi_dict *)o;
+    for (size_t i = 0; i < d->nentries; i++) {
+        dict_entry *e = d->entries[i];
+        if (e) fn(ctx, e->data, entry_klen(e) + e->vlen);
+    }
+}
+
 static int dict_repr(mpmi_obj *o, mpmi_buf *out)
 {
     mpmi_dict *d = (mpmi_dict *)o;
@@ -480,5 +490,6 @@ const mpmi_type mpmi_type_dict = {
     .destroy = dict_destroy,
     .repr = dict_repr,
     .copy = dict_copy,
+    .each_value = dict_each_value,
     .methods = dict_methods,
 };

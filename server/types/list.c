@@ -763,6 +763,13 @@ static const mpmi_method list_methods[] = {
     {0},
 };
 
+static void list_each_value(mpmi_obj *o, void (*fn)(void *, const unsigned char *, size_t),
+                            void *ctx)
+{
+    list_obj *l = (list_obj *)o;
+    for (size_t i = 0; i < l->len; i++) fn(ctx, l->items[i]->p, l->items[i]->n);
+}
+
 const mpmi_type mpmi_type_list = {
     .code = MPM_OBJ_LIST,
     .name = "list",
@@ -770,5 +777,6 @@ const mpmi_type mpmi_type_list = {
     .destroy = list_destroy,
     .repr = list_repr,
     .copy = list_copy,
+    .each_value = list_each_value,
     .methods = list_methods,
 };

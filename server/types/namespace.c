@@ -280,6 +280,14 @@ static void namespace_destroy(mpmi_obj *o)
     free(o);
 }
 
+static void namespace_each_value(mpmi_obj *o,
+                                 void (*fn)(void *, const unsigned char *, size_t), void *ctx)
+{
+    mpmi_namespace *ns = (mpmi_namespace *)o;
+    for (size_t i = 0; i < ns->len; i++)
+        fn(ctx, ns->attrs[i]->data + ns->attrs[i]->nlen, ns->attrs[i]->vlen);
+}
+
 typedef struct namespace_item {
     size_t off, len; /* "name=repr" within the scratch buffer */
     const unsigned char *base;
@@ -356,5 +364,6 @@ const mpmi_type mpmi_type_namespace = {
     .destroy = namespace_destroy,
     .repr = namespace_repr,
     .copy = namespace_copy,
+    .each_value = namespace_each_value,
     .methods = namespace_methods,
 };

@@ -602,6 +602,29 @@ static void queue_destroy(mpmi_obj *o)
     free(q);
 }
 
+/* Queued items, items handed out and not done, and items of parked puts. */
+static void queue_each_value(mpmi_obj *o, void (*fn)(void *, const unsigned char *, size_t),
+                             void *ctx)
+{
+    queue_obj *q = (queue_obj *)o;
+    for (size_t i = 0; i < q->items.len; i++) {
+        const mpmi_blob *b = queue_ring_at(&q->items, i)->b;
+        fn(ctx, b->p, b->n);
+    }
+    MPMI_MAP_EACH(&q->out, sl)
+    {
+        queue_ring *r = sl->v.ptr;
+        for (size_t i = 0; i < r->len; i++) {
+            const mpmi_blob *b = queue_ring_at(r, i)->b;
+            if (b) fn(ctx, b->p, b->n);
+        }
+    }
+    for (mpmi_waiter *w = q->putters.head; w; w = w->next) {
+        const queue_pend *p = w->data;
+        for (uint32_t i = p->next; i < p->n; i++) fn(ctx, p->b[i]->p, p->b[i]->n);
+    }
+}
+
 static int queue_repr(mpmi_obj *o, mpmi_buf *out)
 {
     queue_obj *q = (queue_obj *)o;
@@ -657,6 +680,7 @@ const mpmi_type mpmi_type_queue = {
     .destroy = queue_destroy,
     .repr = queue_repr,
     .copy = queue_copy,
+    .each_value = queue_each_value,
     .methods = queue_methods,
 };
 
@@ -668,5 +692,6 @@ const mpmi_type mpmi_type_joinable_queue = {
     .repr = queue_repr,
     .copy = queue_copy,
     .session_gone = queue_session_gone,
+    .each_value = queue_each_value,
     .methods = queue_joinable_methods,
 };

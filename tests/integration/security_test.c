@@ -1418,7 +1418,9 @@ Test(security, connect_errors_are_named)
     cr_assert_null(m);
     cr_assert_eq(mpm_connect(&m, "carrier-pigeon://x", KEY, strlen(KEY)), MPM_EADDR);
     cr_assert_eq(mpm_connect(&m, "unix://", KEY, strlen(KEY)), MPM_EADDR);
-    cr_assert_eq(mpm_connect(&m, NULL, KEY, strlen(KEY)), MPM_EINVAL);
+    unsetenv("MPM_ADDRESS"); /* a NULL url means $MPM_ADDRESS */
+    cr_assert_eq(mpm_connect(&m, NULL, KEY, strlen(KEY)), MPM_EADDR);
+    cr_assert(strstr(mpm_last_error(), "MPM_ADDRESS") != NULL, "%s", mpm_last_error());
     cr_assert_eq(mpm_connect(NULL, url, KEY, strlen(KEY)), MPM_EINVAL);
     finish();
 }
