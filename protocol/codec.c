@@ -233,7 +233,7 @@ const char *mpmi_objtype_name(int code)
 {
     static const char *const names[] = {
         NULL,        "dict",  "list",      "Namespace",        "Value",
-        "Array",     "Lock",  "RLock",     "Semaphore",        "BoundedSemaphore",
+        "array", /* the server's name for it, as in Python's array errors */     "Lock",  "RLock",     "Semaphore",        "BoundedSemaphore",
         "Condition", "Event", "Barrier",   "Queue",            "JoinableQueue",
     };
     return code > 0 && code < (int)(sizeof names / sizeof names[0]) ? names[code] : NULL;

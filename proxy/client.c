@@ -159,8 +159,7 @@ static int client_dial_stream(mpmi_cconn *c)
         freeaddrinfo(ai);
         if (fd < 0)
             return mpmi_error(MPM_ECONNREFUSED, "cannot connect to %s: %s", m->url, strerror(e));
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        mpmi_tcp_tune(fd);
     }
     c->fd = fd;
     return 0;

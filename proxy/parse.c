@@ -37,16 +37,20 @@ static const char *parse_show(const parse_st *p, size_t pos, char buf[16])
 {
     if (pos >= p->n) return "end of input";
     unsigned c = (unsigned char)p->s[pos];
-    if (c >= 0x20 && c < 0x7f) snprintf(buf, 16, "'%c'", (char)c);
-    else snprintf(buf, 16, "'\\x%02x'", c);
+    if (c >= 0x20 && c < 0x7f)
+        snprintf(buf, 16, "'%c'", (char)c);
+    else
+        snprintf(buf, 16, "'\\x%02x'", c);
     return buf;
 }
 
 static int parse_unexpected(const parse_st *p, size_t pos, const char *expected)
 {
     char c[16], what[128];
-    if (pos >= p->n) snprintf(what, sizeof what, "unexpected end of input, expected %s", expected);
-    else snprintf(what, sizeof what, "unexpected %s, expected %s", parse_show(p, pos, c), expected);
+    if (pos >= p->n)
+        snprintf(what, sizeof what, "unexpected end of input, expected %s", expected);
+    else
+        snprintf(what, sizeof what, "unexpected %s, expected %s", parse_show(p, pos, c), expected);
     return parse_err(pos, what);
 }
 
@@ -62,16 +66,21 @@ static int parse_isspace(int c)
 
 static void parse_ws(parse_st *p)
 {
-    while (p->pos < p->n && parse_isspace((unsigned char)p->s[p->pos])) p->pos++;
+    while (p->pos < p->n && parse_isspace((unsigned char)p->s[p->pos]))
+        p->pos++;
 }
 
 static int parse_isdigit(int c, int base)
 {
     switch (base) {
-    case 2: return c == '0' || c == '1';
-    case 8: return c >= '0' && c <= '7';
-    case 10: return c >= '0' && c <= '9';
-    default: return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    case 2:
+        return c == '0' || c == '1';
+    case 8:
+        return c >= '0' && c <= '7';
+    case 10:
+        return c >= '0' && c <= '9';
+    default:
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
     }
 }
 
@@ -117,9 +126,12 @@ static int parse_digitpart(const char *s, size_t n, size_t *i, int base)
     if (j >= n || !parse_isdigit((unsigned char)s[j], base)) return 0;
     j++;
     for (;;) {
-        if (j < n && parse_isdigit((unsigned char)s[j], base)) j++;
-        else if (j + 1 < n && s[j] == '_' && parse_isdigit((unsigned char)s[j + 1], base)) j += 2;
-        else break;
+        if (j < n && parse_isdigit((unsigned char)s[j], base))
+            j++;
+        else if (j + 1 < n && s[j] == '_' && parse_isdigit((unsigned char)s[j + 1], base))
+            j += 2;
+        else
+            break;
     }
     *i = j;
     return 1;
@@ -174,7 +186,8 @@ static int parse_num_fail(parse_num *num, size_t pos, const char *err)
  * fine.  0, or -1 with num->err and num->errpos. */
 static int parse_scan_number(const char *s, size_t n, size_t *i, parse_num *num, int float_mode)
 {
-    static const char *const bad[] = {[2] = "invalid binary literal", [8] = "invalid octal literal",
+    static const char *const bad[] = {[2] = "invalid binary literal",
+                                      [8] = "invalid octal literal",
                                       [10] = "invalid decimal literal",
                                       [16] = "invalid hexadecimal literal"};
     size_t j = *i, start = j;
@@ -224,8 +237,7 @@ static int parse_scan_number(const char *s, size_t n, size_t *i, parse_num *num,
 }
 
 /* An int's digits as int64 with the sign applied; MPM_EOVERFLOW beyond it. */
-static int parse_int_value(const char *s, const parse_num *num, int neg, int64_t *out,
-                           size_t pos)
+static int parse_int_value(const char *s, const parse_num *num, int neg, int64_t *out, size_t pos)
 {
     uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     for (size_t j = num->from; j < num->to; j++) {
@@ -247,8 +259,10 @@ static int parse_int_value(const char *s, const parse_num *num, int neg, int64_t
 static int parse_float_string(const char *s, size_t n, double *out, size_t pos)
 {
     size_t i = 0;
-    while (i < n && parse_isspace((unsigned char)s[i])) i++;
-    while (n > i && parse_isspace((unsigned char)s[n - 1])) n--;
+    while (i < n && parse_isspace((unsigned char)s[i]))
+        i++;
+    while (n > i && parse_isspace((unsigned char)s[n - 1]))
+        n--;
     int neg = 0;
     if (i < n && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
     size_t len = n - i;
@@ -293,7 +307,8 @@ static int parse_put_utf8(mpmi_buf *b, uint32_t cp)
         u[0] = (unsigned char)(0xf0 | cp >> 18);
         k = 4;
     }
-    for (size_t i = 1; i < k; i++) u[i] = (unsigned char)(0x80 | ((cp >> (6 * (k - 1 - i))) & 0x3f));
+    for (size_t i = 1; i < k; i++)
+        u[i] = (unsigned char)(0x80 | ((cp >> (6 * (k - 1 - i))) & 0x3f));
     return mpmi_buf_append(b, u, k);
 }
 
@@ -304,10 +319,14 @@ static size_t parse_utf8_len(const unsigned char *s, size_t n)
     size_t len;
     uint32_t cp;
     if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
-    else return 0;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
     if (len > n) return 0;
     for (size_t i = 1; i < len; i++) {
         if ((s[i] & 0xc0) != 0x80) return 0;
@@ -392,9 +411,12 @@ static int parse_prefix(const parse_st *p, int *bytes, int *raw)
         int c = p->s[i] | 0x20;
         if ((c == 'b' && (*bytes || u)) || (c == 'r' && (*raw || u)) || (c == 'u' && i > p->pos))
             return -1;
-        if (c == 'b') *bytes = 1;
-        else if (c == 'r') *raw = 1;
-        else u = 1;
+        if (c == 'b')
+            *bytes = 1;
+        else if (c == 'r')
+            *raw = 1;
+        else
+            u = 1;
         i++;
     }
     if (i < p->n && (p->s[i] == '\'' || p->s[i] == '"')) return (int)(i - p->pos);
@@ -434,8 +456,8 @@ static int parse_one_string(parse_st *p, mpmi_buf *b, int *bytes)
             if (raw) {
                 /* a raw string keeps the backslash; it still protects a quote */
                 if (mpmi_buf_putc(b, '\\')) return parse_oom();
-                if (p->pos < p->n && (p->s[p->pos] == q || p->s[p->pos] == '\\' ||
-                                      p->s[p->pos] == '\n')) {
+                if (p->pos < p->n &&
+                    (p->s[p->pos] == q || p->s[p->pos] == '\\' || p->s[p->pos] == '\n')) {
                     if (mpmi_buf_putc(b, p->s[p->pos++])) return parse_oom();
                 }
                 continue;
@@ -483,8 +505,10 @@ static int parse_string(parse_st *p, mpmi_buf *out)
     if (!rc) {
         msgpack_packer pk;
         mpmi_pk_init(&pk, out);
-        if (bytes) msgpack_pack_bin(&pk, b.len), msgpack_pack_bin_body(&pk, b.data, b.len);
-        else mpmi_pk_str(&pk, (const char *)b.data, b.len);
+        if (bytes)
+            msgpack_pack_bin(&pk, b.len), msgpack_pack_bin_body(&pk, b.data, b.len);
+        else
+            mpmi_pk_str(&pk, (const char *)b.data, b.len);
         if (out->oom || b.oom) rc = parse_oom();
     }
     mpmi_buf_free(&b);
@@ -541,7 +565,8 @@ static int parse_number(parse_st *p, mpmi_buf *out)
     int c = parse_peek(p);
     if (c >= 0 && parse_isname(c, 1)) {
         size_t e = at;
-        while (e < p->n && parse_isname((unsigned char)p->s[e], 0)) e++;
+        while (e < p->n && parse_isname((unsigned char)p->s[e], 0))
+            e++;
         if (e - at == 3 && (memcmp(p->s + at, "inf", 3) == 0 || memcmp(p->s + at, "nan", 3) == 0)) {
             p->pos = e;
             d = p->s[at] == 'i' ? INFINITY : NAN;
@@ -574,15 +599,20 @@ static int parse_name(parse_st *p, mpmi_buf *out)
     size_t at = p->pos, e = at;
     int bytes, raw;
     if (parse_prefix(p, &bytes, &raw) >= 0) return parse_string(p, out);
-    while (e < p->n && parse_isname((unsigned char)p->s[e], 0)) e++;
+    while (e < p->n && parse_isname((unsigned char)p->s[e], 0))
+        e++;
     size_t len = e - at;
     msgpack_packer pk;
     mpmi_pk_init(&pk, out);
 #define NAME_IS(lit) (len == sizeof(lit) - 1 && memcmp(p->s + at, lit, len) == 0)
-    if (NAME_IS("None")) msgpack_pack_nil(&pk);
-    else if (NAME_IS("True")) msgpack_pack_true(&pk);
-    else if (NAME_IS("False")) msgpack_pack_false(&pk);
-    else if (NAME_IS("inf") || NAME_IS("nan") || NAME_IS("float")) return parse_number(p, out);
+    if (NAME_IS("None"))
+        msgpack_pack_nil(&pk);
+    else if (NAME_IS("True"))
+        msgpack_pack_true(&pk);
+    else if (NAME_IS("False"))
+        msgpack_pack_false(&pk);
+    else if (NAME_IS("inf") || NAME_IS("nan") || NAME_IS("float"))
+        return parse_number(p, out);
     else {
         char what[160];
         snprintf(what, sizeof what, "name '%.*s' is not a literal (strings need quotes: '%.*s')",
@@ -600,16 +630,18 @@ static int parse_emit(mpmi_buf *out, int map, size_t n, const mpmi_buf *items)
     if (n > UINT32_MAX) return mpmi_error(MPM_ETOOBIG, "too many items");
     msgpack_packer pk;
     mpmi_pk_init(&pk, out);
-    if (map) msgpack_pack_map(&pk, n);
-    else msgpack_pack_array(&pk, n);
+    if (map)
+        msgpack_pack_map(&pk, n);
+    else
+        msgpack_pack_array(&pk, n);
     mpmi_buf_append(out, items->data, items->len);
     return out->oom || items->oom ? parse_oom() : 0;
 }
 
 /* The items of a list or tuple up to close; *n counts them (it may start at 1
  * when a tuple's first item was read already). */
-static int parse_items(parse_st *p, mpmi_buf *items, char close, int depth, int nest,
-                       size_t *n, int *height)
+static int parse_items(parse_st *p, mpmi_buf *items, char close, int depth, int nest, size_t *n,
+                       int *height)
 {
     for (;;) {
         parse_ws(p);
@@ -641,8 +673,9 @@ typedef struct {
 static int parse_dict_build(mpmi_buf *out, const mpmi_buf *items, parse_pair *pairs, size_t n)
 {
     size_t cap = 16;
-    while (cap < 2 * n) cap *= 2;
-    size_t *slot = calloc(cap, sizeof *slot); /* index + 1 of a kept pair, 0 for empty */
+    while (cap < 2 * n)
+        cap *= 2;
+    size_t *slot = calloc(cap, sizeof *slot);          /* index + 1 of a kept pair, 0 for empty */
     size_t *last = malloc((n ? n : 1) * sizeof *last); /* kept pair -> pair holding its value */
     if (!slot || !last) {
         free(slot);
@@ -714,8 +747,12 @@ static int parse_dict(parse_st *p, mpmi_buf *out, int depth, int nest, int *heig
         if (h > *height) *height = h;
         if (mpmi_mp_hash(items.data + pairs[n].key, items.len - pairs[n].key, &pairs[n].hash)) {
             char what[96];
-            snprintf(what, sizeof what, "unhashable type: '%s' as a dict key",
-                     mpmi_mp_typename(items.data + pairs[n].key, items.len - pairs[n].key));
+            if (p->s[kpos] == '(')
+                snprintf(what, sizeof what,
+                         "a tuple cannot be a dict key (mpm holds tuples as lists)");
+            else
+                snprintf(what, sizeof what, "unhashable type: '%s' as a dict key",
+                         mpmi_mp_typename(items.data + pairs[n].key, items.len - pairs[n].key));
             rc = parse_err(kpos, what);
             break;
         }
@@ -824,9 +861,13 @@ static int parse_value(parse_st *p, mpmi_buf *out, int depth, int nest, int *hei
         break;
     }
     case '\'':
-    case '"': rc = parse_string(p, out); break;
+    case '"':
+        rc = parse_string(p, out);
+        break;
     case '+':
-    case '-': rc = parse_number(p, out); break;
+    case '-':
+        rc = parse_number(p, out);
+        break;
     default:
         if (c >= 0 && (parse_isdigit(c, 10) || (c == '.' && parse_isdigit(p->s[p->pos + 1], 10))))
             rc = parse_number(p, out);

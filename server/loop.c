@@ -681,9 +681,8 @@ static void listener_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
         }
         char peer[96];
         if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
-            int one = 1;
             char host[64], port[16];
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            mpmi_tcp_tune(fd);
             getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, port, sizeof port,
                         NI_NUMERICHOST | NI_NUMERICSERV);
             snprintf(peer, sizeof peer, "tcp:%s:%s", host, port);

@@ -597,7 +597,7 @@ static int manager_names(mpmi_call *c)
     if (s->nnamed && !v) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
     MPMI_MAP_EACH(&s->names, sl)
     for (mpmi_obj *o = sl->v.ptr; o && k < s->nnamed; o = o->name_next) v[k++] = o;
-    qsort(v, k, sizeof *v, name_cmp);
+    if (k) qsort(v, k, sizeof *v, name_cmp);
     msgpack_pack_map(c->pk, k);
     for (size_t i = 0; i < k; i++) {
         mpmi_pk_str(c->pk, v[i]->name, strlen(v[i]->name));
@@ -703,7 +703,7 @@ static int manager_objects(mpmi_call *c)
     uint64_t *ids = n ? malloc(n * sizeof *ids) : NULL;
     if (n && !ids) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
     MPMI_MAP_EACH(&s->objects, sl) if (k < n) ids[k++] = sl->key;
-    qsort(ids, k, sizeof *ids, id_cmp);
+    if (k) qsort(ids, k, sizeof *ids, id_cmp);
     msgpack_pack_array(c->pk, k);
     for (size_t i = 0; i < k; i++) {
         mpmi_obj *o = mpmi_obj_find(s, ids[i]);
