@@ -158,7 +158,7 @@ char *mpm_val_repr(mpm_val v);
 /* mpm_val_print writes mpm_val_repr(v) and a newline to stdout.  0 or MPM_E*. */
 int mpm_val_print(mpm_val v);
 /* mpm_val_parse reads one Python literal - None, True, False, ints, floats
- * (inf and nan as float('inf') / float('nan')), 'str' and "str" with Python's
+ * (inf, -inf and nan as mpm_val_repr prints them, or float('inf')), 'str' and "str" with Python's
  * escapes, b'bytes', [lists], (tuples, as lists) and {dicts} - as mpm_val_repr
  * prints them, into *out (free with mpm_val_free).  MPM_EVALUE, with the
  * position in mpm_last_error(), for anything else. */
