@@ -361,7 +361,7 @@ static int parse_escape(parse_st *p, mpmi_buf *b, int bytes)
 {
     size_t esc = p->pos - 1;
     int c = parse_peek(p);
-    uint32_t cp;
+    uint32_t cp = 0; /* set on every path that uses it; -O3 cannot tell */
     static const char simple_in[] = "\\'\"abfnrtv";
     static const char simple_out[] = "\\'\"\a\b\f\n\r\t\v";
     if (c < 0) return parse_err(esc, "unterminated string literal");
