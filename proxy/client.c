@@ -45,6 +45,10 @@ typedef struct client_batch {
 } client_batch;
 
 static __thread client_batch *client_tls_batch;
+/* This thread's handle close whose reply is not read yet: its next call on
+ * that manager must not overtake it (see client_decref_nowait). */
+static __thread mpm_manager *client_tls_pend_m;
+static __thread mpmi_cconn *client_tls_pend_c;
 
 int mpmi_error(int code, const char *fmt, ...)
 {
@@ -406,13 +410,21 @@ static int client_exchange(mpmi_cconn *c, unsigned char **body, size_t *blen, in
     size_t flen = mpmi_seal(&c->chan, req->data + MPMI_LEN_PREFIX, req->len - REQ_OFF);
     *broken = 1;
     int rc = client_send(c, req->data + MPMI_LEN_PREFIX, flen);
-    /* replies to requests sent without waiting (handle closes) come first */
-    while (!rc && c->unread) {
-        rc = client_recv(c, &f, &n);
-        if (!rc) rc = client_refused(f, n);
-        if (!rc && mpmi_open(&c->chan, f, n, body, blen))
-            rc = mpmi_error(MPM_EPROTO, "reply failed authentication");
-        c->unread--;
+    /* replies to requests sent without waiting (handle closes) come first;
+     * the thread that sent them may be waiting to hear they are read */
+    if (!rc && c->unread) {
+        int k = c->unread;
+        while (!rc && k) {
+            rc = client_recv(c, &f, &n);
+            if (!rc) rc = client_refused(f, n);
+            if (!rc && mpmi_open(&c->chan, f, n, body, blen))
+                rc = mpmi_error(MPM_EPROTO, "reply failed authentication");
+            k--;
+        }
+        pthread_mutex_lock(&c->m->mu);
+        c->unread = k;
+        pthread_cond_broadcast(&c->m->cv);
+        pthread_mutex_unlock(&c->m->mu);
     }
     if (!rc) rc = client_recv(c, &f, &n);
     if (!rc) rc = client_refused(f, n);
@@ -434,6 +446,7 @@ static void client_lock(mpm_manager *m)
         pthread_mutex_lock(&client_fork_mu);
         if (m->mu_pid != me) {
             pthread_mutex_init(&m->mu, NULL);
+            pthread_cond_init(&m->cv, NULL);
             __atomic_store_n(&m->mu_pid, me, __ATOMIC_RELEASE);
         }
         pthread_mutex_unlock(&client_fork_mu);
@@ -482,6 +495,47 @@ static int client_incref_inherited(mpmi_cconn *c)
     return client_result(&r, &(mpmi_sink){MPMI_R_NONE, NULL, NULL});
 }
 
+/* Under m->mu: c joins / leaves the list of all connections. */
+static void client_conn_link(mpm_manager *m, mpmi_cconn *c)
+{
+    c->aprev = NULL;
+    c->anext = m->all;
+    if (m->all) m->all->aprev = c;
+    m->all = c;
+    m->nconns++;
+}
+
+static void client_conn_unlink(mpm_manager *m, mpmi_cconn *c)
+{
+    if (c->aprev) c->aprev->anext = c->anext;
+    else m->all = c->anext;
+    if (c->anext) c->anext->aprev = c->aprev;
+    m->nconns--;
+    pthread_cond_broadcast(&m->cv);
+}
+
+/* Under m->mu.  This thread closed a handle on connection p without reading
+ * the reply.  If another thread has p now, wait until that thread has read
+ * the reply (it does so first thing, a round trip at most): only then is the
+ * release surely done, and this thread's next call, on another connection,
+ * cannot overtake it.  If p is idle, take it: the order on one connection is
+ * the order of the calls.  NULL when p needs nothing. */
+static mpmi_cconn *client_after_pending(mpm_manager *m, mpmi_cconn *p)
+{
+    for (;;) {
+        mpmi_cconn *c = m->all;
+        while (c && c != p) c = c->anext;
+        if (!c || !c->unread) return NULL;
+        for (mpmi_cconn **pp = &m->idle; *pp; pp = &(*pp)->next) {
+            if (*pp == p) {
+                *pp = p->next;
+                return p;
+            }
+        }
+        pthread_cond_wait(&m->cv, &m->mu);
+    }
+}
+
 /* Take a connection of this process for one call: an idle one, or a new one. */
 static int client_checkout(mpm_manager *m, mpmi_cconn **out)
 {
@@ -498,11 +552,15 @@ static int client_checkout(mpm_manager *m, mpmi_cconn **out)
             return mpmi_error(MPM_ETRANSPORT, "nng connections cannot be used after fork(); "
                                               "use a unix:// or tcp:// address");
         }
-        while (m->idle) {
-            mpmi_cconn *t = m->idle;
-            m->idle = t->next;
+        /* every connection is the parent's, in a call or not: the threads
+         * that were in calls do not exist here */
+        while (m->all) {
+            mpmi_cconn *t = m->all;
+            m->all = t->anext;
             client_conn_free(t, 1);
         }
+        m->idle = NULL;
+        m->nconns = 0;
         m->pid = me;
         m->private_child = 0; /* the server is the parent's to reap */
         m->need_incref = 1;
@@ -512,8 +570,10 @@ static int client_checkout(mpm_manager *m, mpmi_cconn **out)
         /* under the lock: no call of this process may run before it */
         rc = client_conn_open(m, &c);
         if (!rc) rc = client_incref_inherited(c);
-        if (!rc) m->need_incref = 0;
-        else if (c) {
+        if (!rc) {
+            m->need_incref = 0;
+            client_conn_link(m, c);
+        } else if (c) {
             client_conn_free(c, 0);
             c = NULL;
         }
@@ -521,10 +581,23 @@ static int client_checkout(mpm_manager *m, mpmi_cconn **out)
         *out = c;
         return rc;
     }
-    c = m->idle;
-    if (c) m->idle = c->next;
+    if (client_tls_pend_m == m) {
+        client_tls_pend_m = NULL;
+        c = client_after_pending(m, client_tls_pend_c);
+    }
+    if (!c) {
+        c = m->idle;
+        if (c) m->idle = c->next;
+    }
     pthread_mutex_unlock(&m->mu);
-    if (!c) rc = client_conn_open(m, &c);
+    if (!c) {
+        rc = client_conn_open(m, &c);
+        if (!rc) {
+            client_lock(m);
+            client_conn_link(m, c);
+            pthread_mutex_unlock(&m->mu);
+        }
+    }
     *out = c;
     return rc;
 }
@@ -533,11 +606,13 @@ static int client_checkout(mpm_manager *m, mpmi_cconn **out)
 static void client_checkin(mpm_manager *m, mpmi_cconn *c, int broken)
 {
     if (!c) return;
+    client_lock(m);
     if (broken) {
+        client_conn_unlink(m, c);
+        pthread_mutex_unlock(&m->mu);
         client_conn_free(c, 0);
         return;
     }
-    client_lock(m);
     c->next = m->idle;
     m->idle = c;
     pthread_mutex_unlock(&m->mu);
@@ -856,12 +931,17 @@ int mpmi_attach(mpm_manager *m, int op, const mpm_val *args, int nargs, void **o
 /* Send DECREF of id without waiting for its answer: the server releases at
  * once, and the reply is read (and dropped) before that connection's next
  * reply.  Creating and closing an object then costs one round trip, not two.
- * nng's req0 allows one request at a time: there it waits. */
+ * The closing thread's next call must still come after the release: it goes
+ * on the same connection, or waits until the reply is read
+ * (client_after_pending).  nng's req0 allows one request at a time: there it
+ * waits, as it does when this thread's last close on another manager is
+ * still unread (one pending close per thread is tracked). */
 static void client_decref_nowait(mpm_manager *m, uint64_t id)
 {
     mpm_val arg = MPM_INT((int64_t)id);
     client_batch *b = client_tls_batch;
-    if (m->kind == MPMI_TR_NNG || (b && b->m == m)) {
+    if (m->kind == MPMI_TR_NNG || (b && b->m == m) ||
+        (client_tls_pend_m && client_tls_pend_m != m)) {
         mpmi_call_id(m, 0, MPMI_OP_DECREF, &arg, 1, MPMI_SINK_NONE);
         return;
     }
@@ -872,7 +952,13 @@ static void client_decref_nowait(mpm_manager *m, uint64_t id)
     if (!broken && !c->out.oom && mpmi_buf_reserve(&c->out, MPMI_TAG_LEN) == 0) {
         size_t flen = mpmi_seal(&c->chan, c->out.data + MPMI_LEN_PREFIX, c->out.len - REQ_OFF);
         broken = client_send(c, c->out.data + MPMI_LEN_PREFIX, flen) != 0;
-        if (!broken) c->unread++;
+        if (!broken) {
+            pthread_mutex_lock(&m->mu); /* a waiter in client_after_pending reads it */
+            c->unread++;
+            pthread_mutex_unlock(&m->mu);
+            client_tls_pend_m = m;
+            client_tls_pend_c = c;
+        }
     }
     client_checkin(m, c, broken);
 }
@@ -932,6 +1018,7 @@ static int client_new(mpm_manager **out, const char *url, const void *key, size_
     mpm_manager *m = calloc(1, sizeof *m);
     if (!m) return mpmi_error(MPM_ENOMEM, "out of memory");
     pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->cv, NULL);
     m->mu_pid = client_getpid();
     m->server_pid = -1;
     m->parent_fd = -1;
@@ -1156,12 +1243,23 @@ void mpm_manager_close(mpm_manager *m)
         free(h);
     }
     /* the server releases a session's handles when its connections go */
+    if (client_tls_pend_m == m) client_tls_pend_m = NULL;
     int twin = m->pid != client_getpid();
-    if (twin && m->kind == MPMI_TR_NNG) m->idle = NULL; /* nng state is the parent's */
+    if (twin && m->kind == MPMI_TR_NNG) m->idle = m->all = NULL; /* nng state is the parent's */
+    if (twin) {
+        /* a forked copy: every connection is the parent's, and the threads
+         * that were in calls on some of them do not exist here */
+        while (m->all) {
+            mpmi_cconn *c = m->all;
+            m->all = c->anext;
+            client_conn_free(c, 1);
+        }
+        m->idle = NULL;
+    }
     while (m->idle) {
         mpmi_cconn *c = m->idle;
         m->idle = c->next;
-        client_conn_free(c, twin);
+        client_conn_free(c, 0);
     }
     if (m->parent_fd >= 0) close(m->parent_fd);
     if (m->private_child && m->server_pid > 0) {
@@ -1176,6 +1274,7 @@ void mpm_manager_close(mpm_manager *m)
     free(m->authkey);
     free(m->url);
     pthread_mutex_destroy(&m->mu);
+    pthread_cond_destroy(&m->cv);
     free(m);
 }
 

@@ -23,7 +23,8 @@ typedef struct mpmi_cconn {
     int unread;        /* replies owed to requests sent without waiting */
     size_t in_used;    /* bytes of in that the last frame took */
     int spin_us;       /* how long to poll for a reply before sleeping */
-    struct mpmi_cconn *next;
+    struct mpmi_cconn *next;         /* in the idle list */
+    struct mpmi_cconn *anext, *aprev; /* in the list of all (under m->mu) */
 } mpmi_cconn;
 
 struct mpm_manager {
@@ -35,7 +36,10 @@ struct mpm_manager {
     size_t klen;
     pid_t pid;         /* the process whose connections these are */
     pid_t mu_pid;      /* the process that made mu */
+    pthread_cond_t cv;  /* a connection's early replies were read, or it went */
     mpmi_cconn *idle;  /* connections not in a call */
+    mpmi_cconn *all;   /* every connection of this process, idle or not */
+    int nconns;        /* in all */
     int need_incref;   /* forked: take references on inherited handles first */
     unsigned char token[MPMI_TOKEN_LEN]; /* names this process's session */
     mpmi_handle *handles;

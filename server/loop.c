@@ -210,8 +210,10 @@ static void expire_waiters(mpmi_srv *s)
     int64_t now = mpmi_now_ms();
     while (s->heap_len && s->heap[0]->deadline <= now) {
         mpmi_waiter *w = s->heap[0];
+        mpmi_obj *o = w->obj;
         heap_remove(s, w);
         w->on_timeout(w); /* answers, which frees w */
+        if (o) mpmi_obj_values_dropped(s, o); /* a put's items may have gone */
     }
 }
 
@@ -611,9 +613,11 @@ void mpmi_conn_close(mpmi_conn *c, const char *why)
     mpmi_log(s, "%s: %s", c->peer, why);
     if (r->parked) {
         mpmi_waiter *w = r->parked;
+        mpmi_obj *o = w->obj;
         heap_remove(s, w);
         if (w->on_drop) w->on_drop(w);
         free(w);
+        if (o) mpmi_obj_values_dropped(s, o);
         r->parked = NULL;
         s->nparked--;
     }

@@ -35,14 +35,16 @@ static void usage(FILE *f)
           "  --parent-fd N        shut down when descriptor N reaches end of file (the\n"
           "                       processes that started this server are gone)\n"
           "  --private            remove the unix socket's directory at exit\n"
-          "  --max-frame BYTES    largest message accepted (default 64 MiB)\n"
+          "  --max-frame BYTES    largest message accepted (default 64 MiB; 1024 to\n"
+          "                       4294967295)\n"
           "  --spin-us N          poll up to N microseconds for the next request before\n"
           "                       sleeping, adapting to the load (default 50; 0: never;\n"
-          "                       off when mpmd may run on one CPU only)\n"
+          "                       off when mpmd may run on one CPU only; at most\n"
+          "                       1000000)\n"
           "  --gc-grace-ms N      an object reached only through references stored in\n"
           "                       other objects is freed N ms after the last such\n"
           "                       reference is gone (default 1000): time for a reader\n"
-          "                       of the reference to open it\n"
+          "                       of the reference to open it (at most 86400000)\n"
           "  --quiet              do not log connections and errors to stderr\n"
           "  --help               this text\n"
           "\n"
@@ -74,6 +76,21 @@ static int read_all(int fd, unsigned char **out, size_t *n)
     }
     mpmi_buf_free(&b);
     return -1;
+}
+
+/* A whole decimal number in [lo, hi] for --name, or a message and -1. */
+static int num_arg(const char *name, const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "mpmd: --%s wants a whole number from %lld to %lld, not '%s'\n", name, lo,
+                hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
 }
 
 static void strip_newline(unsigned char *k, size_t *n)
@@ -114,10 +131,19 @@ int main(int argc, char **argv)
         case 'r': ready_fd = atoi(optarg); break;
         case 'p': parent_fd = atoi(optarg); break;
         case 'P': private_dir = 1; break;
-        case 'm': max_frame = atoll(optarg); break;
+        case 'm':
+            if (num_arg("max-frame", optarg, 1024, 0xFFFFFFFFll, &max_frame)) return 2;
+            break;
         case 'q': quiet = 1; break;
-        case 's': spin_us = atoi(optarg); break;
-        case 'g': gc_grace = atoll(optarg); break;
+        case 's': {
+            long long v;
+            if (num_arg("spin-us", optarg, 0, 1000000, &v)) return 2;
+            spin_us = (int)v;
+            break;
+        }
+        case 'g': /* a day at most: beyond that the clock arithmetic could overflow */
+            if (num_arg("gc-grace-ms", optarg, 0, 86400000, &gc_grace)) return 2;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

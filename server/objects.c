@@ -100,9 +100,20 @@ static void obj_last_ref(mpmi_srv *s, mpmi_obj *o)
     s->gc_pending = 1;
 }
 
+/* A zombie is held again.  If no collection reached it, nothing reached
+ * what it references either, and their grace clocks run from before anyone
+ * could take those references out of it again: restart every clock. */
+static void zombie_revive(mpmi_srv *s, mpmi_obj *o)
+{
+    int was_lost = o->gc_lost_ms != 0;
+    zombie_unlink(s, o);
+    if (was_lost)
+        for (mpmi_obj *z = s->zombies; z; z = z->znext) z->gc_lost_ms = 0;
+}
+
 void mpmi_obj_ref(mpmi_obj *o)
 {
-    if (o->zombie) zombie_unlink(o->srv, o);
+    if (o->zombie) zombie_revive(o->srv, o);
     o->refs++;
 }
 
@@ -144,7 +155,7 @@ static int objects_hold(mpmi_session *se, mpmi_obj *o, uint64_t n)
     mpmi_map_slot *sl = mpmi_map_put(&se->handles, o->id, NULL);
     if (!sl) return -1;
     sl->v.n += n;
-    if (o->zombie) zombie_unlink(o->srv, o);
+    if (o->zombie) zombie_revive(o->srv, o);
     o->refs += n;
     return 0;
 }
@@ -398,6 +409,16 @@ void mpmi_after_call(mpmi_call *c, mpmi_obj *o)
     if (o->may_ref && s->nzombies && !op_reads_only(c->op)) s->gc_pending = 1;
 }
 
+void mpmi_obj_copied_values(mpmi_obj *dst, const mpmi_obj *src)
+{
+    if (src->may_ref) obj_may_ref(dst->srv, dst);
+}
+
+void mpmi_obj_values_dropped(mpmi_srv *s, const mpmi_obj *o)
+{
+    if (o->may_ref && s->nzombies) s->gc_pending = 1;
+}
+
 /* Check one argument's references. */
 static int check_refs_in(mpmi_call *c, const unsigned char *p, size_t n)
 {
@@ -417,6 +438,9 @@ static int check_refs_in(mpmi_call *c, const unsigned char *p, size_t n)
         if (o->type->code != type)
             return mpmi_fail(c, MPM_ETYPE, "TypeError: object %llu is a %s, not a %s",
                              (unsigned long long)id, o->type->name, mpmi_objtype_name(type));
+        /* a reference in flight again (a worker forwarding it): its grace
+         * runs from when it next leaves a container, not from before */
+        if (o->zombie) o->gc_lost_ms = 0;
         c->has_refs = 1;
     }
     return 0;
@@ -455,7 +479,7 @@ static uint64_t name_hash(const char *p, size_t n)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a: names are few; the map mixes */
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-    return h;
+    return h ? h : 1; /* the map keeps key 0 for itself */
 }
 
 static mpmi_obj *name_find(mpmi_srv *s, const char *p, size_t n, uint64_t h)
@@ -539,7 +563,7 @@ static int manager_open(mpmi_call *c)
     int rc = mpmi_arg_int(c, 0, &code);
     if (rc) return rc;
     if ((rc = arg_name(c, 1, &name, &nlen))) return rc;
-    const mpmi_type *t = code ? mpmi_type_find((int)code) : NULL;
+    const mpmi_type *t = code > 0 && code < 256 ? mpmi_type_find((int)code) : NULL;
     if (code && !t) return mpmi_fail(c, MPM_EVALUE, "ValueError: unknown type %lld", (long long)code);
     uint64_t h = name_hash(name, nlen);
     mpmi_obj *o = name_find(s, name, nlen, h);
@@ -644,7 +668,7 @@ static int manager_attach(mpmi_call *c)
     mpmi_obj *o = id > 0 ? mpmi_obj_find(c->srv, (uint64_t)id) : NULL;
     if (!o) return mpmi_fail(c, MPM_ENOOBJ, "no object with id %lld", (long long)id);
     if (code && o->type->code != code) {
-        const char *want = mpmi_objtype_name((int)code);
+        const char *want = code > 0 && code < 256 ? mpmi_objtype_name((int)code) : NULL;
         return mpmi_fail(c, MPM_ETYPE, "TypeError: object %lld is a %s, not a %s", (long long)id,
                          o->type->name, want ? want : "known type");
     }
@@ -778,7 +802,7 @@ int mpmi_manager_call(mpmi_call *c)
         if (c->argc < 1) return mpmi_fail(c, MPM_EARGS, "TypeError: create needs a type");
         int rc = mpmi_arg_int(c, 0, &code);
         if (rc) return rc;
-        const mpmi_type *t = mpmi_type_find((int)code);
+        const mpmi_type *t = code > 0 && code < 256 ? mpmi_type_find((int)code) : NULL;
         if (!t) return mpmi_fail(c, MPM_EVALUE, "ValueError: unknown type %lld", (long long)code);
         rc = t->create(c, &o);
         if (rc) return rc;

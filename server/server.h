@@ -192,6 +192,12 @@ void mpmi_obj_ref(mpmi_obj *o);
  * object is destroyed in no set order, it does nothing (and never reads o,
  * which may be gone already). */
 void mpmi_obj_unref(mpmi_srv *s, mpmi_obj *o);
+/* dst was given copies of src's stored values (update, extend): if they may
+ * hold references, the collector must trace dst too. */
+void mpmi_obj_copied_values(mpmi_obj *dst, const mpmi_obj *src);
+/* Values o held outside its container (a parked put's items) were freed:
+ * what only they reached may be collectable now. */
+void mpmi_obj_values_dropped(mpmi_srv *s, const mpmi_obj *o);
 
 /*---- parking (loop.c) ----*/
 /* Park the current call until answered or timeout_ms passes (-1: never).

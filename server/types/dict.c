@@ -348,6 +348,7 @@ static int dict_update_from(mpmi_obj *o, mpmi_call *c)
     if (rc) return rc;
     if (other != o) {
         mpmi_dict *src = (mpmi_dict *)other;
+        mpmi_obj_copied_values(o, other);
         DICT_EACH(src, e)
         {
             size_t kn = entry_klen(e);

@@ -416,7 +416,9 @@ static int list_setslice(mpmi_obj *o, mpmi_call *c)
             return list_nomem(c);
         }
         list_free_blobs(l->items + at, count);
-        memmove(l->items + at + n, l->items + at + count, (l->len - at - count) * sizeof *l->items);
+        size_t tail = l->len - at - count;
+        if (tail) /* items may be NULL on an empty list: no memmove(NULL, ...) */
+            memmove(l->items + at + n, l->items + at + count, tail * sizeof *l->items);
         if (n) memcpy(l->items + at, nb, (size_t)n * sizeof *nb);
         l->len = newlen;
         list_shrink(l);
@@ -516,6 +518,7 @@ static int list_extend_from(mpmi_obj *o, mpmi_call *c)
     if ((rc = list_blobs_dup(((list_obj *)other)->items, n, &nb)))
         return mpmi_fail(c, rc, "MemoryError");
     if ((rc = list_push_new((list_obj *)o, c, nb, n))) return rc;
+    mpmi_obj_copied_values(o, other);
     msgpack_pack_nil(c->pk);
     return 0;
 }
