@@ -128,7 +128,8 @@ int mpm_name_delete(mpm_manager *m, const char *name)
 mpm_val mpm_ref(const void *handle)
 {
     const mpmi_handle *h = handle;
-    /* a NULL or closed handle gives a reference that packing refuses */
+    /* a NULL handle gives a reference that packing refuses (a closed one is
+     * freed memory: the handle must be open) */
     mpm_val v = {.type = MPM_T_REF};
     if (h) {
         v.v.ref.id = h->id;
@@ -261,6 +262,9 @@ int mpm_manager_stats(mpm_manager *m, mpm_stats *out)
         {"sessions_total", offsetof(mpm_stats, sessions_total)},
         {"uptime_ms", offsetof(mpm_stats, uptime_ms)},
         {"pid", offsetof(mpm_stats, pid)},
+        {"zombies", offsetof(mpm_stats, unheld)},
+        {"gc_runs", offsetof(mpm_stats, gc_runs)},
+        {"gc_freed", offsetof(mpm_stats, gc_freed)},
     };
     for (size_t i = 0; i < v->v.dict.len; i++) {
         const mpm_pair *p = &v->v.dict.items[i];

@@ -604,7 +604,14 @@ static int manager_open(mpmi_call *c)
         return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
     }
     if (c->has_refs) obj_may_ref(s, o);
-    mpmi_log(s, "session %llu created %s %s", (unsigned long long)c->sess->id, t->name, o->name);
+    if (s->log) { /* as a repr: a name may hold any byte */
+        mpmi_buf b;
+        mpmi_buf_init(&b);
+        repr_name(&b, name, nlen);
+        mpmi_log(s, "session %llu created %s %.*s", (unsigned long long)c->sess->id, t->name,
+                 (int)b.len, b.oom ? "" : (const char *)b.data);
+        mpmi_buf_free(&b);
+    }
     return answer_handle(c, o, 1);
 }
 

@@ -471,6 +471,9 @@ static int cmd_stats(mpm_manager *m, int argc, char **argv)
     STAT(sessions_total);
     STAT(uptime_ms);
     STAT(pid);
+    STAT(unheld);
+    STAT(gc_runs);
+    STAT(gc_freed);
 #undef STAT
     return CLI_OK;
 }

@@ -252,6 +252,11 @@ typedef struct mpm_stats {
     uint64_t connections_total, sessions_total;
     uint64_t uptime_ms;
     uint64_t pid;         /* the server's process id */
+    uint64_t unheld;      /* objects no handle, name or Condition holds: kept by
+                           * references stored in values, or waiting for the
+                           * collector (docs/protocol.md) */
+    uint64_t gc_runs;     /* collections run */
+    uint64_t gc_freed;    /* objects they freed */
 } mpm_stats;
 
 /* mpm_manager_stats fills *out with the server's counters (mpm's answer to
@@ -260,8 +265,9 @@ int mpm_manager_stats(mpm_manager *m, mpm_stats *out);
 
 /* mpm_manager_objects stores in *out an MPM_T_LIST with one MPM_T_DICT per
  * live object, in id order: {'id': 5, 'type': 'dict', 'name': None or 'jobs',
- * 'refs': handles plus references from other objects, 'size': approximate
- * bytes of server memory}.  Free with mpm_val_free.  0 or MPM_E*. */
+ * 'refs': handles of every process, plus one for a name and one per
+ * Condition built on a lock (references stored in values are traced, not
+ * counted), 'size': approximate bytes of server memory}.  Free with mpm_val_free.  0 or MPM_E*. */
 int mpm_manager_objects(mpm_manager *m, mpm_val **out);
 
 /* mpm_manager_sessions stores in *out how many client processes are

@@ -528,6 +528,9 @@ Test(cli, stats_counts_calls_and_errors)
         "sessions_total",
         "uptime_ms",
         "pid",
+        "unheld",
+        "gc_runs",
+        "gc_freed",
     };
     unsigned long long got[sizeof fields / sizeof fields[0]];
     const char *line = r.out;
@@ -553,6 +556,7 @@ Test(cli, stats_counts_calls_and_errors)
     cr_expect_geq(got[5], 3, "calls");
     cr_expect_eq(got[6], 1, "errors");
     cr_expect_eq(got[13], (unsigned long long)srv_pid, "pid");
+    cr_expect_eq(got[14], 0, "unheld: named objects are held by their names");
 }
 
 Test(cli, objects_lists_every_live_object)

@@ -589,3 +589,31 @@ Test(named, stats_objects_and_sessions)
     T_OK(mpm_queue_put(q, MPM_NONE, 0));
     cr_assert_eq(t_wait_child(p), 0);
 }
+
+/* The collector's counters: an object kept only by a stored reference is
+ * unheld; once the reference goes it is freed after the grace, and the
+ * counters show the run and the object freed. */
+Test(named, stats_show_unheld_objects_and_collections)
+{
+    mpm_stats a, b;
+    mpm_dict *d, *x;
+    T_OK(mpm_dict_new(m, &d));
+    T_OK(mpm_dict_new(m, &x));
+    T_OK(mpm_dict_set(d, MPM_INT(0), MPM_REF(x)));
+    T_OK(mpm_manager_stats(m, &a));
+    cr_assert_eq(a.unheld, 0);
+    mpm_dict_close(x);
+    T_OK(mpm_manager_stats(m, &a));
+    cr_assert_eq(a.objects, 2);
+    cr_assert_eq(a.unheld, 1, "x, kept by d's value only");
+    T_OK(mpm_dict_del(d, MPM_INT(0)));
+    int64_t end = t_now_ms() + 5000;
+    do {
+        T_OK(mpm_manager_stats(m, &b));
+    } while (b.unheld != 0 && t_now_ms() < end && (t_sleep_ms(20), 1));
+    cr_assert_eq(b.unheld, 0);
+    cr_assert_eq(b.objects, 1);
+    cr_assert_eq(b.gc_freed, a.gc_freed + 1);
+    cr_assert_gt(b.gc_runs, a.gc_runs);
+    mpm_dict_close(d);
+}
