@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/mpmd.h"
 #include "support/support.h"
 
 static const char KEY[] = "cli-test-key";
@@ -89,20 +90,7 @@ static void setup(void)
     }
     close(ready[1]);
     char bound[512];
-    size_t n = 0;
-    struct pollfd pfd = {ready[0], POLLIN, 0};
-    int64_t end = t_now_ms() + 10000;
-    for (;;) {
-        int left = (int)(end - t_now_ms());
-        cr_assert_gt(left, 0, "mpmd was not ready within 10 s");
-        if (poll(&pfd, 1, left) <= 0) continue;
-        ssize_t r = read(ready[0], bound + n, sizeof bound - 1 - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        n += (size_t)r;
-    }
-    close(ready[0]);
-    bound[n] = 0;
+    t_read_ready(ready[0], bound, sizeof bound, 10000);
     cr_assert(strstr(bound, url), "mpmd did not start: bound '%s'", bound);
 }
 

@@ -37,13 +37,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,6 +48,8 @@
 #include "protocol/codec.h"
 #include "protocol/ops.h"
 #include "protocol/wire.h"
+#include "support/mpmd.h"
+#include "support/raw_client.h"
 #include "support/support.h"
 
 /* Children report by exit status: 0 = fine, else the failing step. */
@@ -115,20 +114,7 @@ static int srv_start_rc(const char *grace)
     }
     close(ready[1]);
     char bound[512];
-    size_t n = 0;
-    struct pollfd pfd = {ready[0], POLLIN, 0};
-    int64_t end = t_now_ms() + 30000; /* valgrind starts slowly */
-    for (;;) {
-        int left = (int)(end - t_now_ms());
-        cr_assert_gt(left, 0, "mpmd was not ready within 30 s");
-        if (poll(&pfd, 1, left) <= 0) continue;
-        ssize_t r = read(ready[0], bound + n, sizeof bound - 1 - n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        n += (size_t)r;
-    }
-    close(ready[0]);
-    bound[n] = 0;
+    size_t n = t_read_ready(ready[0], bound, sizeof bound, 30000); /* valgrind starts slowly */
     if (n == 0 && waitpid(srv_pid, NULL, 0) == srv_pid) {
         srv_pid = -1;
         return -1;
@@ -234,130 +220,11 @@ static mpm_val ref_to(uint64_t id, int type)
     return (mpm_val){.type = MPM_T_REF, .v.ref = {.id = id, .type = type}};
 }
 
-/*---- a raw authenticated client (as security_test.c) -------------------------------------*/
+/*---- a raw authenticated client (support/raw_client.h) -----------------------------------*/
 
-typedef struct raw {
-    int fd;
-    mpmi_chan ch;
-} raw;
-
-static int write_all(int fd, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    while (n) {
-        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int read_exact(int fd, void *p, size_t n, int ms)
-{
-    unsigned char *b = p;
-    int64_t end = t_now_ms() + ms;
-    while (n) {
-        int left = (int)(end - t_now_ms());
-        struct pollfd pf = {fd, POLLIN, 0};
-        if (left <= 0 || poll(&pf, 1, left) == 0) return -1;
-        ssize_t r = recv(fd, b, n, 0);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return 0;
-        b += r;
-        n -= (size_t)r;
-    }
-    return 1;
-}
-
-static int send_frame(int fd, const void *frame, size_t n)
-{
-    unsigned char pre[4];
-    mpmi_put_u32(pre, (uint32_t)n);
-    return write_all(fd, pre, 4) || write_all(fd, frame, n) ? -1 : 0;
-}
-
-static int recv_frame(int fd, unsigned char *buf, size_t cap, size_t *n, int ms)
-{
-    unsigned char pre[4];
-    int rc = read_exact(fd, pre, 4, ms);
-    if (rc != 1) return rc;
-    uint32_t len = mpmi_get_u32(pre);
-    cr_assert_leq(len, cap, "the server sent a frame of %u bytes", len);
-    rc = read_exact(fd, buf, len, ms);
-    if (rc != 1) return rc;
-    *n = len;
-    return 1;
-}
-
-static void raw_connect(raw *r)
-{
-    unsigned char f[256], cn[MPMI_NONCE_LEN], sn[MPMI_NONCE_LEN], tok[MPMI_TOKEN_LEN];
-    size_t n;
-    int kind;
-    uint64_t seq;
-    cr_assert_eq(sodium_init() < 0, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sockpath);
-    r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert_geq(r->fd, 0);
-    cr_assert_eq(connect(r->fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    randombytes_buf(cn, sizeof cn);
-    randombytes_buf(tok, sizeof tok);
-    mpmi_hdr_write(f, MPMI_K_HELLO, 0);
-    memcpy(f + MPMI_HDR_LEN, cn, sizeof cn);
-    cr_assert_eq(send_frame(r->fd, f, MPMI_HDR_LEN + MPMI_NONCE_LEN), 0);
-    cr_assert_eq(recv_frame(r->fd, f, sizeof f, &n, 10000), 1, "no challenge");
-    cr_assert_eq(mpmi_hdr_read(f, n, &kind, &seq), 0);
-    cr_assert_eq(kind, MPMI_K_CHALLENGE);
-    int cipher = mpmi_hdr_cipher(f);
-    memcpy(sn, f + MPMI_HDR_LEN, sizeof sn);
-    mpmi_hdr_write(f, MPMI_K_PROOF, 0);
-    mpmi_proof(f + MPMI_HDR_LEN, KEY, strlen(KEY), "mpm1 client", cn, sn, tok);
-    memcpy(f + MPMI_HDR_LEN + MPMI_MAC_LEN, tok, sizeof tok);
-    cr_assert_eq(send_frame(r->fd, f, MPMI_HDR_LEN + MPMI_MAC_LEN + MPMI_TOKEN_LEN), 0);
-    cr_assert_eq(recv_frame(r->fd, f, sizeof f, &n, 10000), 1, "no welcome");
-    cr_assert_eq(mpmi_hdr_read(f, n, &kind, &seq), 0);
-    cr_assert_eq(kind, MPMI_K_WELCOME);
-    mpmi_chan_init_cipher(&r->ch, KEY, strlen(KEY), cn, sn, 0, 0, cipher);
-}
-
-static void raw_close(raw *r)
-{
-    if (r->fd >= 0) close(r->fd);
-    r->fd = -1;
-}
-
+/* The raw client's server: 10 s for each handshake step and each reply. */
 static unsigned char reply_buf[1 << 20];
-
-/* Send body (already msgpack) sealed; the opened reply body. */
-static void raw_send(raw *r, const void *body, size_t n)
-{
-    unsigned char *f = malloc(n + 64);
-    cr_assert_not_null(f);
-    memcpy(f + MPMI_LEN_PREFIX + MPMI_HDR_LEN, body, n);
-    size_t fl = mpmi_seal(&r->ch, f + MPMI_LEN_PREFIX, n);
-    mpmi_put_u32(f, (uint32_t)fl);
-    int rc = write_all(r->fd, f, fl + MPMI_LEN_PREFIX);
-    free(f);
-    cr_assert_eq(rc, 0, "send failed");
-}
-
-/* The next reply on r, opened. */
-static const unsigned char *raw_recv(raw *r, size_t *blen)
-{
-    size_t fn = 0;
-    int rc = recv_frame(r->fd, reply_buf, sizeof reply_buf, &fn, 10000);
-    cr_assert_eq(rc, 1, "%s", rc == 0 ? "the server closed the connection" : "no reply in 10 s");
-    int kind;
-    uint64_t seq;
-    unsigned char *b;
-    cr_assert_eq(mpmi_hdr_read(reply_buf, fn, &kind, &seq), 0);
-    cr_assert_eq(kind, MPMI_K_DATA, "frame kind %d", kind);
-    cr_assert_eq(mpmi_open(&r->ch, reply_buf, fn, &b, blen), 0, "the reply does not open");
-    return b;
-}
+static const raw_opts RAW = {sockpath, KEY, 10000, 10000, reply_buf, sizeof reply_buf};
 
 /* Open a frame already read into reply_buf (fn bytes): its body. */
 static const unsigned char *raw_recv_opened(raw *r, size_t *fn)
@@ -369,85 +236,23 @@ static const unsigned char *raw_recv_opened(raw *r, size_t *fn)
     return b;
 }
 
-static const unsigned char *raw_call(raw *r, const void *body, size_t n, size_t *blen)
-{
-    raw_send(r, body, n);
-    return raw_recv(r, blen);
-}
-
-typedef struct result {
-    int64_t status;
-    char msg[256];
-    const unsigned char *val;
-    size_t vn;
-} result;
-
-static uint32_t parse_reply(const unsigned char *p, size_t n, result *res, uint32_t max)
-{
-    mpmi_rd r;
-    mpmi_item it, st;
-    mpmi_rd_init(&r, p, n);
-    cr_assert_eq(mpmi_rd_next(&r, &it), 0);
-    cr_assert_eq(it.type, MPMI_ARRAY, "the reply is not an array");
-    uint32_t count = it.v.n;
-    cr_assert_leq(count, max);
-    for (uint32_t i = 0; i < count; i++) {
-        cr_assert_eq(mpmi_rd_next(&r, &it), 0);
-        cr_assert(it.type == MPMI_ARRAY && it.v.n == 2, "result %u is not [status, value]", i);
-        cr_assert_eq(mpmi_rd_next(&r, &st), 0);
-        cr_assert_eq(st.type, MPMI_INT);
-        res[i].status = st.v.i;
-        cr_assert_eq(mpmi_rd_value(&r, &res[i].val, &res[i].vn), 0);
-        res[i].msg[0] = 0;
-        if (st.v.i != 0) {
-            mpmi_rd m;
-            mpmi_item s;
-            mpmi_rd_init(&m, res[i].val, res[i].vn);
-            cr_assert_eq(mpmi_rd_next(&m, &s), 0);
-            cr_assert_eq(s.type, MPMI_STR, "error %u has no message", i);
-            cr_assert_gt(s.v.s.n, 0, "error %u has an empty message", i);
-            snprintf(res[i].msg, sizeof res[i].msg, "%.*s", (int)s.v.s.n, s.v.s.p);
-        }
-    }
-    return count;
-}
-
-/* A request body under construction. */
-typedef struct body {
-    mpmi_buf b;
-    msgpack_packer pk;
-} body;
-
-static void body_init(body *b, uint32_t ncalls)
-{
-    mpmi_buf_init(&b->b);
-    mpmi_pk_init(&b->pk, &b->b);
-    msgpack_pack_array(&b->pk, ncalls);
-}
-
-static void body_call(body *b, uint64_t id, int op, uint32_t nargs)
-{
-    msgpack_pack_array(&b->pk, 2 + nargs);
-    msgpack_pack_uint64(&b->pk, id);
-    msgpack_pack_int(&b->pk, op);
-}
-
-static void body_raw(body *b, const void *p, size_t n)
+/* More of a body than its calls: msgpack as it is, a string. */
+static void body_raw(raw_body *b, const void *p, size_t n)
 {
     mpmi_pk_raw(&b->pk, p, n);
 }
 
-static void body_str(body *b, const char *s)
+static void body_str(raw_body *b, const char *s)
 {
     mpmi_pk_str(&b->pk, s, strlen(s));
 }
 
-static uint32_t body_send(raw *r, body *b, result *res, uint32_t max)
+static uint32_t body_send(raw *r, raw_body *b, raw_result *res, uint32_t max)
 {
     size_t blen;
     cr_assert_eq(b->b.oom, 0);
     const unsigned char *p = raw_call(r, b->b.data, b->b.len, &blen);
-    uint32_t n = parse_reply(p, blen, res, max);
+    uint32_t n = raw_parse_reply(p, blen, res, max);
     mpmi_buf_free(&b->b);
     return n;
 }
@@ -457,9 +262,9 @@ static int64_t raw_stat(raw *r, const char *key)
 {
     static const unsigned char STATS[] = {0x91, 0x92, 0x00, MPMI_OP_STATS};
     size_t blen;
-    result res;
+    raw_result res;
     const unsigned char *p = raw_call(r, STATS, sizeof STATS, &blen);
-    cr_assert_eq(parse_reply(p, blen, &res, 1), 1);
+    cr_assert_eq(raw_parse_reply(p, blen, &res, 1), 1);
     cr_assert_eq(res.status, 0);
     mpmi_rd rd;
     mpmi_item it, k, v;
@@ -1216,7 +1021,7 @@ static void dict_is_kv(mpm_dict *d, const char *what)
     mpm_val_free(v);
 }
 
-static void expect_err(const result *res, int code, const char *want, const char *what)
+static void expect_err(const raw_result *res, int code, const char *want, const char *what)
 {
     cr_assert_eq(res->status, (int64_t)-code, "%s: status %lld (%s), want %d", what,
                  (long long)res->status, res->msg, -code);
@@ -1246,7 +1051,7 @@ Test(refs, malformed_references_are_refused_and_change_nothing)
     mpm_dict_close(dead);
     cr_assert_eq(nobjects(m), 4);
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     int64_t errors0 = raw_stat(&r, "errors");
 
     static mcase cases[32];
@@ -1291,26 +1096,26 @@ Test(refs, malformed_references_are_refused_and_change_nothing)
     c->b[0] = 0xd4, c->b[1] = 0, c->b[2] = 0, c->n = 3;
 #undef CASE
 
-    result res[4];
+    raw_result res[4];
     for (size_t i = 0; i < nc; i++) {
         /* as the value, bare */
-        body b;
-        body_init(&b, 1);
-        body_call(&b, did, MPMI_OP_SETITEM, 2);
+        raw_body b;
+        raw_body_init(&b, 1);
+        raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
         body_str(&b, "bad");
         body_raw(&b, cases[i].b, cases[i].n);
         cr_assert_eq(body_send(&r, &b, res, 4), 1);
         expect_err(&res[0], cases[i].code, cases[i].want, cases[i].what);
         /* as a dict key */
-        body_init(&b, 1);
-        body_call(&b, did, MPMI_OP_SETITEM, 2);
+        raw_body_init(&b, 1);
+        raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
         body_raw(&b, cases[i].b, cases[i].n);
         msgpack_pack_int(&b.pk, 1);
         cr_assert_eq(body_send(&r, &b, res, 4), 1);
         expect_err(&res[0], cases[i].code, cases[i].want, cases[i].what);
         /* deep in a value: [0, {'x': [[... 28 levels ... [ext]]]}] with a map key too */
-        body_init(&b, 1);
-        body_call(&b, did, MPMI_OP_SETITEM, 2);
+        raw_body_init(&b, 1);
+        raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
         body_str(&b, "bad");
         msgpack_pack_array(&b.pk, 2);
         msgpack_pack_int(&b.pk, 0);
@@ -1323,51 +1128,51 @@ Test(refs, malformed_references_are_refused_and_change_nothing)
         cr_assert_eq(body_send(&r, &b, res, 4), 1);
         expect_err(&res[0], cases[i].code, cases[i].want, cases[i].what);
         /* the middle call of three: the others run, it changes nothing */
-        body_init(&b, 3);
-        body_call(&b, did, MPMI_OP_SETITEM, 2);
+        raw_body_init(&b, 3);
+        raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
         body_str(&b, "a");
         msgpack_pack_int(&b.pk, 1);
-        body_call(&b, did, MPMI_OP_SETITEM, 2);
+        raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
         body_str(&b, "bad");
         msgpack_pack_array(&b.pk, 2);
         msgpack_pack_int(&b.pk, 5);
         body_raw(&b, cases[i].b, cases[i].n);
-        body_call(&b, did, MPMI_OP_D_POP, 1);
+        raw_body_call(&b, did, MPMI_OP_D_POP, 1);
         body_str(&b, "a");
         cr_assert_eq(body_send(&r, &b, res, 4), 3);
         cr_assert_eq(res[0].status, 0, "%s: %s", cases[i].what, res[0].msg);
         expect_err(&res[1], cases[i].code, cases[i].want, cases[i].what);
         cr_assert_eq(res[2].status, 0, "%s: %s", cases[i].what, res[2].msg);
         /* update, list extend, queue put, Namespace setattr */
-        body_init(&b, 4);
-        body_call(&b, did, MPMI_OP_D_UPDATE, 1);
+        raw_body_init(&b, 4);
+        raw_body_call(&b, did, MPMI_OP_D_UPDATE, 1);
         msgpack_pack_map(&b.pk, 2);
         body_str(&b, "u");
         msgpack_pack_int(&b.pk, 1);
         body_str(&b, "w");
         body_raw(&b, cases[i].b, cases[i].n);
-        body_call(&b, lid, MPMI_OP_L_EXTEND, 1);
+        raw_body_call(&b, lid, MPMI_OP_L_EXTEND, 1);
         msgpack_pack_array(&b.pk, 3);
         msgpack_pack_int(&b.pk, 2);
         unsigned char good[16];
         body_raw(&b, good, ref_bytes(good, 1, did, MPM_OBJ_DICT));
         body_raw(&b, cases[i].b, cases[i].n);
-        body_call(&b, qid, MPMI_OP_Q_PUT, 2);
+        raw_body_call(&b, qid, MPMI_OP_Q_PUT, 2);
         body_raw(&b, cases[i].b, cases[i].n);
         msgpack_pack_int(&b.pk, 0);
-        body_call(&b, nsid, MPMI_OP_NS_SETATTR, 2);
+        raw_body_call(&b, nsid, MPMI_OP_NS_SETATTR, 2);
         body_str(&b, "b");
         body_raw(&b, cases[i].b, cases[i].n);
         cr_assert_eq(body_send(&r, &b, res, 4), 4);
         for (int k = 0; k < 4; k++) expect_err(&res[k], cases[i].code, cases[i].want, cases[i].what);
         /* CREATE and OPEN with it in their initial value create nothing */
-        body_init(&b, 2);
-        body_call(&b, 0, MPMI_OP_CREATE, 2);
+        raw_body_init(&b, 2);
+        raw_body_call(&b, 0, MPMI_OP_CREATE, 2);
         msgpack_pack_int(&b.pk, MPM_OBJ_DICT);
         msgpack_pack_map(&b.pk, 1);
         body_str(&b, "x");
         body_raw(&b, cases[i].b, cases[i].n);
-        body_call(&b, 0, MPMI_OP_OPEN, 3);
+        raw_body_call(&b, 0, MPMI_OP_OPEN, 3);
         msgpack_pack_int(&b.pk, MPM_OBJ_LIST);
         body_str(&b, "named");
         msgpack_pack_array(&b.pk, 1);
@@ -1394,12 +1199,12 @@ Test(refs, malformed_references_are_refused_and_change_nothing)
      * AttributeError), nothing else failed */
     cr_assert_eq(raw_stat(&r, "errors"), errors0 + (int64_t)nc * 11);
 
-    /* A whole-body malformation: an EXT claiming more bytes than there are. */
+    /* A whole-raw_body malformation: an EXT claiming more bytes than there are. */
     static const unsigned char trunc[] = {0x91, 0x94, 0x01, 0x19, 0xa1, 'x',
                                           0xc9, 0x7f, 0xff, 0xff, 0xff, 0x01};
     size_t blen;
     const unsigned char *rb = raw_call(&r, trunc, sizeof trunc, &blen);
-    uint32_t nr = parse_reply(rb, blen, res, 4);
+    uint32_t nr = raw_parse_reply(rb, blen, res, 4);
     cr_assert_eq(nr, 1);
     expect_err(&res[0], MPM_EPROTO, "malformed request body", "a truncated ext32");
 
@@ -1426,16 +1231,16 @@ Test(refs, malformed_references_are_refused_and_change_nothing)
     T_OK(mpm_dict_set(x, MPM_STR("name"), MPM_STR("x")));
     unsigned char e16[16] = {0xc8, 0x00, 0x09, 0x01};
     mpmi_ext_ref_write(e16 + 4, xid, MPM_OBJ_DICT);
-    body b;
-    body_init(&b, 3);
-    body_call(&b, did, MPMI_OP_SETITEM, 2);
+    raw_body b;
+    raw_body_init(&b, 3);
+    raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
     body_str(&b, "e16");
     body_raw(&b, e16, 13);
     unsigned char yk[16], zr[16];
-    body_call(&b, did, MPMI_OP_SETITEM, 2);
+    raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
     body_raw(&b, yk, ref_bytes(yk, 1, yid, MPM_OBJ_DICT));
     body_str(&b, "y is the key");
-    body_call(&b, did, MPMI_OP_SETITEM, 2);
+    raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
     body_str(&b, "deep");
     for (int k = 0; k < 30; k++) msgpack_pack_array(&b.pk, 1);
     body_raw(&b, zr, ref_bytes(zr, 1, zid, MPM_OBJ_DICT));
@@ -1521,7 +1326,7 @@ Test(refs, killed_holder_of_a_parked_put_leaks_nothing)
     cr_assert(mpm_val_eq(*v, MPM_STR("block")), "the queue's item changed");
     mpm_val_free(v);
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     cr_assert_eq(raw_stat(&r, "zombies"), 0);
     cr_assert_eq(raw_stat(&r, "parked"), 0);
     raw_close(&r);
@@ -1597,20 +1402,20 @@ Test(refs, killed_worker_gives_back_a_joinable_queue_item_and_its_references)
 /* One call [id, op, ints...] sent on r without waiting for its answer. */
 static void raw_send_call(raw *r, uint64_t id, int op, int nargs, const int64_t *args)
 {
-    body b;
-    body_init(&b, 1);
-    body_call(&b, id, op, (uint32_t)nargs);
+    raw_body b;
+    raw_body_init(&b, 1);
+    raw_body_call(&b, id, op, (uint32_t)nargs);
     for (int i = 0; i < nargs; i++) msgpack_pack_int64(&b.pk, args[i]);
     raw_send(r, b.b.data, b.b.len);
     mpmi_buf_free(&b.b);
 }
 
-static result raw_recv_one(raw *r)
+static raw_result raw_recv_one(raw *r)
 {
     size_t blen;
-    result res;
+    raw_result res;
     const unsigned char *p = raw_recv(r, &blen);
-    cr_assert_eq(parse_reply(p, blen, &res, 1), 1);
+    cr_assert_eq(raw_parse_reply(p, blen, &res, 1), 1);
     return res;
 }
 
@@ -1648,11 +1453,11 @@ Test(refs, collected_objects_answer_their_parked_calls_and_forget_their_holders)
     cr_assert_eq(nobjects(m), 6);
 
     raw holder, waiter_c, waiter_q, waiter_l;
-    raw_connect(&holder);
-    raw_connect(&waiter_c);
-    raw_connect(&waiter_q);
-    raw_connect(&waiter_l);
-    result res;
+    raw_connect(&holder, &RAW);
+    raw_connect(&waiter_c, &RAW);
+    raw_connect(&waiter_q, &RAW);
+    raw_connect(&waiter_l, &RAW);
+    raw_result res;
     raw_send_call(&holder, lid, MPMI_OP_ACQUIRE, 2, (int64_t[]){1, 0});
     res = raw_recv_one(&holder);
     cr_assert_eq(res.status, 0, "%s", res.msg);
@@ -1684,7 +1489,7 @@ Test(refs, collected_objects_answer_their_parked_calls_and_forget_their_holders)
     raw_close(&waiter_l);
     wait_sessions(m, 1);
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     cr_assert_eq(raw_stat(&r, "zombies"), 0);
     cr_assert_eq(raw_stat(&r, "parked"), 0);
     raw_close(&r);
@@ -1821,23 +1626,23 @@ Test(refs, bug_a_name_whose_hash_is_0_corrupts_the_names_map)
         mpm_dict_close(d);
     }
     raw r;
-    raw_connect(&r);
-    body b;
-    body_init(&b, 1);
-    body_call(&b, 0, MPMI_OP_OPEN, 2);
+    raw_connect(&r, &RAW);
+    raw_body b;
+    raw_body_init(&b, 1);
+    raw_body_call(&b, 0, MPMI_OP_OPEN, 2);
     msgpack_pack_int(&b.pk, MPM_OBJ_DICT);
     body_str(&b, "absent");
     raw_send(&r, b.b.data, b.b.len);
     mpmi_buf_free(&b.b);
     size_t n;
-    int rc = recv_frame(r.fd, reply_buf, sizeof reply_buf, &n, 3000);
+    int rc = raw_recv_frame(r.fd, reply_buf, sizeof reply_buf, &n, 3000);
     if (rc != 1) {
         kill(srv_pid, SIGKILL);
         cr_assert_fail("no answer to OPEN of a new name within 3 s: the server hangs");
     }
-    result res;
+    raw_result res;
     const unsigned char *rb = raw_recv_opened(&r, &n);
-    cr_assert_eq(parse_reply(rb, n, &res, 1), 1);
+    cr_assert_eq(raw_parse_reply(rb, n, &res, 1), 1);
     cr_assert_eq(res.status, 0, "%s", res.msg);
     raw_close(&r);
     /* and the name is listed while it exists */
@@ -1858,14 +1663,14 @@ Test(refs, bug_open_truncates_the_type_code)
     srv_start("0");
     mpm_manager *m = connect_m();
     raw r;
-    raw_connect(&r);
-    body b;
-    result res[2];
-    body_init(&b, 2);
-    body_call(&b, 0, MPMI_OP_OPEN, 2);
+    raw_connect(&r, &RAW);
+    raw_body b;
+    raw_result res[2];
+    raw_body_init(&b, 2);
+    raw_body_call(&b, 0, MPMI_OP_OPEN, 2);
     msgpack_pack_int64(&b.pk, (INT64_C(1) << 32) + MPM_OBJ_DICT);
     body_str(&b, "t");
-    body_call(&b, 0, MPMI_OP_CREATE, 1);
+    raw_body_call(&b, 0, MPMI_OP_CREATE, 1);
     msgpack_pack_int64(&b.pk, (INT64_C(1) << 32) + MPM_OBJ_LIST);
     cr_assert_eq(body_send(&r, &b, res, 2), 2);
     expect_err(&res[0], MPM_EVALUE, "ValueError: unknown type", "OPEN type 2^32+1");
@@ -2015,7 +1820,7 @@ Test(refs, bug_a_huge_gc_grace_overflows_into_a_collection_loop)
     cr_assert_eq(nobjects(m), 2);
     srv_alive();
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     int64_t a = raw_stat(&r, "gc_runs");
     t_sleep_ms(500);
     int64_t b = raw_stat(&r, "gc_runs");

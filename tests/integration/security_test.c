@@ -29,6 +29,7 @@
 #include "protocol/codec.h"
 #include "protocol/ops.h"
 #include "protocol/wire.h"
+#include "support/raw_client.h"
 
 #define OK(expr)                                                                                   \
     do {                                                                                           \
@@ -57,19 +58,6 @@ static void sleep_ms(int ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) && errno == EINTR) {
     }
-}
-
-static int dial(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 /* The mpmd to run: $MPM_MPMD (CTest sets it), else the one beside this test. */
@@ -119,7 +107,7 @@ static void setup(void)
     }
     int64_t end = now_ms() + 5000;
     int fd;
-    while ((fd = dial(sock)) < 0 && now_ms() < end) {
+    while ((fd = raw_dial(sock)) < 0 && now_ms() < end) {
         cr_assert_eq(waitpid(srv_pid, NULL, WNOHANG), 0, "mpmd exited at start");
         sleep_ms(10);
     }
@@ -203,60 +191,11 @@ static void finish(void)
               "mpmd did not stop cleanly on SIGTERM (wait status %#x)", st);
 }
 
-/*---- raw wire I/O ---------------------------------------------------------------------*/
+/*---- raw wire I/O (support/raw_client.h) ----------------------------------------------*/
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    while (n) {
-        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* 1 read, 0 end of stream (or reset), -1 nothing within ms. */
-static int read_exact(int fd, void *p, size_t n, int ms)
-{
-    unsigned char *b = p;
-    int64_t end = now_ms() + ms;
-    while (n) {
-        int left = (int)(end - now_ms());
-        struct pollfd pf = {fd, POLLIN, 0};
-        if (left <= 0 || poll(&pf, 1, left) == 0) return -1;
-        ssize_t r = recv(fd, b, n, 0);
-        if (r < 0 && errno == EINTR) continue;
-        if (r == 0 || (r < 0 && (errno == ECONNRESET || errno == EPIPE))) return 0;
-        if (r < 0) return -1;
-        b += r;
-        n -= (size_t)r;
-    }
-    return 1;
-}
-
-static int send_frame(int fd, const void *frame, size_t n)
-{
-    unsigned char pre[4];
-    mpmi_put_u32(pre, (uint32_t)n);
-    return write_all(fd, pre, 4) || write_all(fd, frame, n) ? -1 : 0;
-}
-
-/* Read one length-prefixed frame into buf: 1, 0 at end of stream, -1 timeout. */
-static int recv_frame(int fd, unsigned char *buf, size_t cap, size_t *n, int ms)
-{
-    unsigned char pre[4];
-    int rc = read_exact(fd, pre, 4, ms);
-    if (rc != 1) return rc;
-    uint32_t len = mpmi_get_u32(pre);
-    cr_assert_leq(len, cap, "the server sent a frame of %u bytes", len);
-    rc = read_exact(fd, buf, len, ms);
-    if (rc != 1) return rc;
-    *n = len;
-    return 1;
-}
+/* The raw client's server: 3 s for each handshake step, 5 s for a reply. */
+static unsigned char reply_buf[1 << 16];
+static const raw_opts RAW = {sock, KEY, 3000, 5000, reply_buf, sizeof reply_buf};
 
 /* The server must answer REFUSED and close.  Returns the reason in why. */
 static void expect_refused(int fd, char *why, size_t wn)
@@ -265,12 +204,12 @@ static void expect_refused(int fd, char *why, size_t wn)
     size_t n = 0;
     int kind;
     uint64_t seq;
-    int rc = recv_frame(fd, f, sizeof f, &n, 3000);
+    int rc = raw_recv_frame(fd, f, sizeof f, &n, 3000);
     cr_assert_eq(rc, 1, "%s", rc == 0 ? "closed without a REFUSED frame" : "no answer within 3 s");
     cr_assert_eq(mpmi_hdr_read(f, n, &kind, &seq), 0);
     cr_assert_eq(kind, MPMI_K_REFUSED, "got a frame of kind %d, want REFUSED", kind);
     if (why) snprintf(why, wn, "%.*s", (int)(n - MPMI_HDR_LEN), f + MPMI_HDR_LEN);
-    rc = recv_frame(fd, f, sizeof f, &n, 3000);
+    rc = raw_recv_frame(fd, f, sizeof f, &n, 3000);
     cr_assert_eq(rc, 0, "%s", rc == 1 ? "a frame after REFUSED" : "the connection stayed open");
 }
 
@@ -279,8 +218,8 @@ static void expect_closed(int fd)
 {
     unsigned char f[512];
     size_t n;
-    int rc = recv_frame(fd, f, sizeof f, &n, 3000);
-    if (rc == 1) rc = recv_frame(fd, f, sizeof f, &n, 3000);
+    int rc = raw_recv_frame(fd, f, sizeof f, &n, 3000);
+    if (rc == 1) rc = raw_recv_frame(fd, f, sizeof f, &n, 3000);
     cr_assert_eq(rc, 0, "the connection stayed open");
 }
 
@@ -291,173 +230,14 @@ static void expect_open(int fd, int ms)
     cr_assert_eq(poll(&pf, 1, ms), 0, "the server answered or closed");
 }
 
-typedef struct raw {
-    int fd;
-    mpmi_chan ch;
-} raw;
-
-/* A handshake with key that offers the ciphers in offer (the HELLO's cipher
- * byte) and derives the key as if it had offered key_offer (== offer when
- * honest); the server's pick, from the CHALLENGE, in *picked when not NULL. */
-static void raw_handshake_x(raw *r, const void *key, size_t klen, int offer, int key_offer,
-                            int *picked)
-{
-    unsigned char f[256], cn[MPMI_NONCE_LEN], sn[MPMI_NONCE_LEN], tok[MPMI_TOKEN_LEN];
-    unsigned char want[MPMI_MAC_LEN];
-    size_t n;
-    int kind;
-    uint64_t seq;
-    r->fd = dial(sock);
-    cr_assert_geq(r->fd, 0, "cannot connect to %s", sock);
-    randombytes_buf(cn, sizeof cn);
-    randombytes_buf(tok, sizeof tok);
-    mpmi_hdr_write(f, MPMI_K_HELLO, 0);
-    mpmi_hdr_set_cipher(f, offer);
-    memcpy(f + MPMI_HDR_LEN, cn, sizeof cn);
-    cr_assert_eq(send_frame(r->fd, f, MPMI_HDR_LEN + MPMI_NONCE_LEN), 0);
-    cr_assert_eq(recv_frame(r->fd, f, sizeof f, &n, 3000), 1, "no challenge");
-    cr_assert_eq(mpmi_hdr_read(f, n, &kind, &seq), 0);
-    cr_assert_eq(kind, MPMI_K_CHALLENGE);
-    cr_assert_eq(n, MPMI_HDR_LEN + MPMI_NONCE_LEN);
-    int cipher = mpmi_hdr_cipher(f);
-    if (picked) *picked = cipher;
-    memcpy(sn, f + MPMI_HDR_LEN, sizeof sn);
-    mpmi_hdr_write(f, MPMI_K_PROOF, 0);
-    mpmi_proof(f + MPMI_HDR_LEN, key, klen, "mpm1 client", cn, sn, tok);
-    memcpy(f + MPMI_HDR_LEN + MPMI_MAC_LEN, tok, sizeof tok);
-    cr_assert_eq(send_frame(r->fd, f, MPMI_HDR_LEN + MPMI_MAC_LEN + MPMI_TOKEN_LEN), 0);
-    cr_assert_eq(recv_frame(r->fd, f, sizeof f, &n, 3000), 1, "no welcome");
-    cr_assert_eq(mpmi_hdr_read(f, n, &kind, &seq), 0);
-    cr_assert_eq(kind, MPMI_K_WELCOME, "kind %d: %.*s", kind, (int)(n - MPMI_HDR_LEN),
-                 f + MPMI_HDR_LEN);
-    cr_assert_eq(n, MPMI_HDR_LEN + MPMI_MAC_LEN + 8);
-    mpmi_proof(want, key, klen, "mpm1 server", cn, sn, tok);
-    cr_assert_eq(crypto_verify_32(want, f + MPMI_HDR_LEN), 0, "the server's proof is wrong");
-    mpmi_chan_init_cipher(&r->ch, key, klen, cn, sn, 0, key_offer, cipher);
-}
-
-/* An honest handshake with key, as a client that offers only the original
- * cipher (a zero cipher byte) does it. */
-static void raw_handshake(raw *r, const void *key, size_t klen)
-{
-    raw_handshake_x(r, key, klen, 0, 0, NULL);
-}
-
-static void raw_connect(raw *r)
-{
-    raw_handshake(r, KEY, strlen(KEY));
-}
-
-static void raw_close(raw *r)
-{
-    if (r->fd >= 0) close(r->fd);
-    r->fd = -1;
-}
-
-/* Seal body as r's next frame into out, length prefix included: total bytes. */
-static size_t raw_seal(raw *r, const void *body, size_t n, unsigned char *out)
-{
-    memcpy(out + MPMI_LEN_PREFIX + MPMI_HDR_LEN, body, n);
-    size_t fl = mpmi_seal(&r->ch, out + MPMI_LEN_PREFIX, n);
-    mpmi_put_u32(out, (uint32_t)fl);
-    return fl + MPMI_LEN_PREFIX;
-}
-
-static unsigned char reply_buf[1 << 16];
-
-/* Read one sealed reply and open it: the body (in reply_buf) and its length. */
-static const unsigned char *raw_reply(raw *r, size_t *blen)
-{
-    size_t n = 0;
-    unsigned char *body;
-    int rc = recv_frame(r->fd, reply_buf, sizeof reply_buf, &n, 5000);
-    cr_assert_eq(rc, 1, "%s", rc == 0 ? "the server closed the connection" : "no reply within 5 s");
-    int kind;
-    uint64_t seq;
-    cr_assert_eq(mpmi_hdr_read(reply_buf, n, &kind, &seq), 0);
-    cr_assert_eq(kind, MPMI_K_DATA, "a frame of kind %d (%.*s), want DATA", kind,
-                 (int)(n - MPMI_HDR_LEN), reply_buf + MPMI_HDR_LEN);
-    cr_assert_eq(mpmi_open(&r->ch, reply_buf, n, &body, blen), 0, "the reply does not open");
-    return body;
-}
-
-static const unsigned char *raw_call(raw *r, const void *body, size_t n, size_t *blen)
-{
-    unsigned char *f = malloc(n + 64);
-    cr_assert_not_null(f);
-    size_t fn = raw_seal(r, body, n, f);
-    int rc = write_all(r->fd, f, fn);
-    free(f);
-    cr_assert_eq(rc, 0, "send failed");
-    return raw_reply(r, blen);
-}
-
 /*---- bodies and replies ---------------------------------------------------------------*/
 
-typedef struct callbuf {
-    mpmi_buf b;
-    msgpack_packer pk;
-} callbuf;
-
-static void body_init(callbuf *b, uint32_t ncalls)
-{
-    mpmi_buf_init(&b->b);
-    mpmi_pk_init(&b->pk, &b->b);
-    msgpack_pack_array(&b->pk, ncalls);
-}
-
-static void body_call(callbuf *b, uint64_t id, int64_t op, uint32_t nargs)
-{
-    msgpack_pack_array(&b->pk, 2 + nargs);
-    msgpack_pack_uint64(&b->pk, id);
-    msgpack_pack_int64(&b->pk, op);
-}
-
-typedef struct result {
-    int64_t status;
-    char msg[256];
-    const unsigned char *val;
-    size_t vn;
-} result;
-
-/* Parse a reply body: an array of [status, value|message]. */
-static uint32_t parse_reply(const unsigned char *p, size_t n, result *res, uint32_t max)
-{
-    mpmi_rd r;
-    mpmi_item it, st;
-    mpmi_rd_init(&r, p, n);
-    cr_assert_eq(mpmi_mp_check(p, n), 0, "the reply is not one msgpack value");
-    cr_assert_eq(mpmi_rd_next(&r, &it), 0);
-    cr_assert_eq(it.type, MPMI_ARRAY, "the reply is not an array");
-    uint32_t count = it.v.n;
-    cr_assert_leq(count, max);
-    for (uint32_t i = 0; i < count; i++) {
-        cr_assert_eq(mpmi_rd_next(&r, &it), 0);
-        cr_assert(it.type == MPMI_ARRAY && it.v.n == 2, "result %u is not [status, value]", i);
-        cr_assert_eq(mpmi_rd_next(&r, &st), 0);
-        cr_assert_eq(st.type, MPMI_INT, "result %u has no integer status", i);
-        res[i].status = st.v.i;
-        cr_assert_eq(mpmi_rd_value(&r, &res[i].val, &res[i].vn), 0);
-        res[i].msg[0] = 0;
-        if (st.v.i != 0) {
-            mpmi_rd m;
-            mpmi_item s;
-            mpmi_rd_init(&m, res[i].val, res[i].vn);
-            cr_assert_eq(mpmi_rd_next(&m, &s), 0);
-            cr_assert_eq(s.type, MPMI_STR, "error %u has no message", i);
-            cr_assert_gt(s.v.s.n, 0, "error %u has an empty message", i);
-            snprintf(res[i].msg, sizeof res[i].msg, "%.*s", (int)s.v.s.n, s.v.s.p);
-        }
-    }
-    return count;
-}
-
 /* Send a body of calls on r and parse the results. */
-static uint32_t raw_calls(raw *r, const void *p, size_t n, result *res, uint32_t max)
+static uint32_t raw_calls(raw *r, const void *p, size_t n, raw_result *res, uint32_t max)
 {
     size_t blen;
     const unsigned char *b = raw_call(r, p, n, &blen);
-    return parse_reply(b, blen, res, max);
+    return raw_parse_reply(b, blen, res, max);
 }
 
 /* One call with a body made by the caller; asserts one result and its status
@@ -469,7 +249,7 @@ static uint32_t raw_calls(raw *r, const void *p, size_t n, result *res, uint32_t
                      (long long)(res).status, (res).msg, (long long)(want_status));                \
     } while (0)
 
-static int val_is_str(const result *res, const char *s)
+static int val_is_str(const raw_result *res, const char *s)
 {
     mpmi_rd r;
     mpmi_item it;
@@ -478,7 +258,7 @@ static int val_is_str(const result *res, const char *s)
            memcmp(it.v.s.p, s, it.v.s.n) == 0;
 }
 
-static int64_t val_int(const result *res)
+static int64_t val_int(const raw_result *res)
 {
     mpmi_rd r;
     mpmi_item it;
@@ -493,7 +273,7 @@ static const unsigned char PING[] = {0x91, 0x92, 0x00, 0x04}; /* [[0, 4]] */
 
 static void raw_ping(raw *r)
 {
-    result res;
+    raw_result res;
     EXPECT_ONE(r, PING, sizeof PING, 0, res);
     cr_assert(val_is_str(&res, "pong"), "PING did not answer 'pong'");
 }
@@ -509,17 +289,16 @@ Test(security, cipher_negotiation)
     raw r;
     int picked = -1;
     int aes = crypto_aead_aes256gcm_is_available();
-    raw_handshake_x(&r, KEY, strlen(KEY), 0, 0, &picked);
+    raw_handshake(&r, &RAW, 0, 0, &picked);
     cr_assert_eq(picked, MPMI_CIPHER_XCHACHA, "a zero offer must get the original cipher");
     raw_ping(&r);
     raw_close(&r);
-    raw_handshake_x(&r, KEY, strlen(KEY), 1 << MPMI_CIPHER_XCHACHA, 1 << MPMI_CIPHER_XCHACHA,
-                    &picked);
+    raw_handshake(&r, &RAW, 1 << MPMI_CIPHER_XCHACHA, 1 << MPMI_CIPHER_XCHACHA, &picked);
     cr_assert_eq(picked, MPMI_CIPHER_XCHACHA);
     raw_ping(&r);
     raw_close(&r);
     int both = 1 << MPMI_CIPHER_XCHACHA | 1 << MPMI_CIPHER_AESGCM;
-    raw_handshake_x(&r, KEY, strlen(KEY), both, both, &picked);
+    raw_handshake(&r, &RAW, both, both, &picked);
     cr_assert_eq(picked, aes ? MPMI_CIPHER_AESGCM : MPMI_CIPHER_XCHACHA);
     raw_ping(&r);
     raw_ping(&r);
@@ -527,22 +306,22 @@ Test(security, cipher_negotiation)
 
     /* nothing in common */
     unsigned char f[64];
-    int fd = dial(sock);
+    int fd = raw_dial(sock);
     cr_assert_geq(fd, 0);
     mpmi_hdr_write(f, MPMI_K_HELLO, 0);
     mpmi_hdr_set_cipher(f, 0x80);
     randombytes_buf(f + MPMI_HDR_LEN, MPMI_NONCE_LEN);
-    cr_assert_eq(send_frame(fd, f, MPMI_HDR_LEN + MPMI_NONCE_LEN), 0);
+    cr_assert_eq(raw_send_frame(fd, f, MPMI_HDR_LEN + MPMI_NONCE_LEN), 0);
     char why[128];
     expect_refused(fd, why, sizeof why);
     cr_assert(strstr(why, "no cipher in common") != NULL, "%s", why);
     close(fd);
 
     /* the offer as the server saw it differs from the client's own */
-    raw_handshake_x(&r, KEY, strlen(KEY), both, 1 << MPMI_CIPHER_XCHACHA, &picked);
+    raw_handshake(&r, &RAW, both, 1 << MPMI_CIPHER_XCHACHA, &picked);
     unsigned char out[64];
     size_t on = raw_seal(&r, PING, sizeof PING, out);
-    cr_assert_eq(write_all(r.fd, out, on), 0);
+    cr_assert_eq(raw_write_all(r.fd, out, on), 0);
     expect_refused(r.fd, why, sizeof why);
     cr_assert(strstr(why, "failed authentication") != NULL, "%s", why);
     raw_close(&r);
@@ -571,23 +350,23 @@ Test(security, wrong_or_missing_authkey_is_eauth)
 Test(security, raw_wrong_proof_is_refused_with_nothing_more)
 {
     raw r;
-    raw_connect(&r); /* the honest path works */
+    raw_connect(&r, &RAW); /* the honest path works */
     raw_ping(&r);
     raw_close(&r);
     /* a proof made with another key */
     unsigned char f[256], cn[MPMI_NONCE_LEN] = {1}, sn[MPMI_NONCE_LEN], tok[MPMI_TOKEN_LEN] = {2};
     size_t n;
-    int fd = dial(sock);
+    int fd = raw_dial(sock);
     cr_assert_geq(fd, 0);
     mpmi_hdr_write(f, MPMI_K_HELLO, 0);
     memcpy(f + MPMI_HDR_LEN, cn, sizeof cn);
-    cr_assert_eq(send_frame(fd, f, MPMI_HDR_LEN + MPMI_NONCE_LEN), 0);
-    cr_assert_eq(recv_frame(fd, f, sizeof f, &n, 3000), 1);
+    cr_assert_eq(raw_send_frame(fd, f, MPMI_HDR_LEN + MPMI_NONCE_LEN), 0);
+    cr_assert_eq(raw_recv_frame(fd, f, sizeof f, &n, 3000), 1);
     memcpy(sn, f + MPMI_HDR_LEN, sizeof sn);
     mpmi_hdr_write(f, MPMI_K_PROOF, 0);
     mpmi_proof(f + MPMI_HDR_LEN, "not the key", 11, "mpm1 client", cn, sn, tok);
     memcpy(f + MPMI_HDR_LEN + MPMI_MAC_LEN, tok, sizeof tok);
-    cr_assert_eq(send_frame(fd, f, MPMI_HDR_LEN + MPMI_MAC_LEN + MPMI_TOKEN_LEN), 0);
+    cr_assert_eq(raw_send_frame(fd, f, MPMI_HDR_LEN + MPMI_MAC_LEN + MPMI_TOKEN_LEN), 0);
     char why[128];
     expect_refused(fd, why, sizeof why);
     cr_assert_str_eq(why, "authentication failed");
@@ -600,7 +379,7 @@ Test(security, raw_wrong_proof_is_refused_with_nothing_more)
 Test(security, raw_client_with_the_key_gets_a_reply_it_can_open)
 {
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     size_t blen;
     const unsigned char *b = raw_call(&r, PING, sizeof PING, &blen);
     static const unsigned char want[] = {0x91, 0x92, 0x00, 0xa4, 'p', 'o', 'n', 'g'};
@@ -617,14 +396,14 @@ Test(security, raw_client_with_the_key_gets_a_reply_it_can_open)
 Test(security, replayed_frame_is_refused_and_closed)
 {
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     unsigned char f[128];
     size_t fn = raw_seal(&r, PING, sizeof PING, f);
-    cr_assert_eq(write_all(r.fd, f, fn), 0);
+    cr_assert_eq(raw_write_all(r.fd, f, fn), 0);
     size_t blen;
-    raw_reply(&r, &blen);
-    OK(mpm_ping(honest));                    /* the honest client works throughout */
-    cr_assert_eq(write_all(r.fd, f, fn), 0); /* the same bytes again */
+    raw_recv(&r, &blen);
+    OK(mpm_ping(honest));                        /* the honest client works throughout */
+    cr_assert_eq(raw_write_all(r.fd, f, fn), 0); /* the same bytes again */
     char why[128];
     expect_refused(r.fd, why, sizeof why);
     raw_close(&r);
@@ -634,11 +413,11 @@ Test(security, replayed_frame_is_refused_and_closed)
 Test(security, reordered_frames_are_refused)
 {
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     unsigned char f1[128], f2[128];
     raw_seal(&r, PING, sizeof PING, f1);
     size_t n2 = raw_seal(&r, PING, sizeof PING, f2);
-    cr_assert_eq(write_all(r.fd, f2, n2), 0); /* 2 before 1 */
+    cr_assert_eq(raw_write_all(r.fd, f2, n2), 0); /* 2 before 1 */
     expect_refused(r.fd, NULL, 0);
     raw_close(&r);
     finish();
@@ -647,15 +426,15 @@ Test(security, reordered_frames_are_refused)
 Test(security, frame_from_another_connection_is_refused)
 {
     raw a, b;
-    raw_connect(&a);
-    raw_connect(&b);
+    raw_connect(&a, &RAW);
+    raw_connect(&b, &RAW);
     unsigned char f[128];
     size_t fn = raw_seal(&a, PING, sizeof PING, f);
-    cr_assert_eq(write_all(b.fd, f, fn), 0); /* a's first frame on b, where seq 1 is due */
+    cr_assert_eq(raw_write_all(b.fd, f, fn), 0); /* a's first frame on b, where seq 1 is due */
     expect_refused(b.fd, NULL, 0);
-    cr_assert_eq(write_all(a.fd, f, fn), 0); /* on its own connection it is fine */
+    cr_assert_eq(raw_write_all(a.fd, f, fn), 0); /* on its own connection it is fine */
     size_t blen;
-    raw_reply(&a, &blen);
+    raw_recv(&a, &blen);
     raw_close(&a);
     raw_close(&b);
     finish();
@@ -667,13 +446,13 @@ Test(security, flipped_bits_are_refused)
     size_t where[3] = {MPMI_LEN_PREFIX + MPMI_HDR_LEN + 1, 0, MPMI_LEN_PREFIX + 8};
     for (int i = 0; i < 3; i++) {
         raw r;
-        raw_connect(&r);
+        raw_connect(&r, &RAW);
         raw_ping(&r);
         unsigned char f[128];
         size_t fn = raw_seal(&r, PING, sizeof PING, f);
         size_t at = where[i] ? where[i] : fn - 1; /* 0: the tag's last byte */
         f[at] ^= 0x10;
-        cr_assert_eq(write_all(r.fd, f, fn), 0);
+        cr_assert_eq(raw_write_all(r.fd, f, fn), 0);
         expect_refused(r.fd, NULL, 0);
         raw_close(&r);
         OK(mpm_ping(honest));
@@ -686,20 +465,20 @@ Test(security, flipped_bits_are_refused)
 Test(security, garbage_instead_of_a_hello_is_refused)
 {
     /* a well-framed length with garbage in it */
-    int fd = dial(sock);
+    int fd = raw_dial(sock);
     cr_assert_geq(fd, 0);
     unsigned char junk[40];
     memset(junk, 0xa5, sizeof junk);
-    cr_assert_eq(send_frame(fd, junk, sizeof junk), 0);
+    cr_assert_eq(raw_send_frame(fd, junk, sizeof junk), 0);
     expect_refused(fd, NULL, 0);
     close(fd);
     OK(mpm_ping(honest));
 
     /* plain text: its first four bytes make an absurd length */
-    fd = dial(sock);
+    fd = raw_dial(sock);
     cr_assert_geq(fd, 0);
     const char *http = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-    cr_assert_eq(write_all(fd, http, strlen(http)), 0);
+    cr_assert_eq(raw_write_all(fd, http, strlen(http)), 0);
     expect_closed(fd);
     close(fd);
     OK(mpm_ping(honest));
@@ -710,9 +489,9 @@ Test(security, garbage_instead_of_a_hello_is_refused)
         unsigned char f[MPMI_HDR_LEN + MPMI_NONCE_LEN];
         mpmi_hdr_write(f, kinds[i], 1);
         memset(f + MPMI_HDR_LEN, 0, MPMI_NONCE_LEN);
-        fd = dial(sock);
+        fd = raw_dial(sock);
         cr_assert_geq(fd, 0);
-        cr_assert_eq(send_frame(fd, f, sizeof f), 0);
+        cr_assert_eq(raw_send_frame(fd, f, sizeof f), 0);
         expect_refused(fd, NULL, 0);
         close(fd);
     }
@@ -720,9 +499,9 @@ Test(security, garbage_instead_of_a_hello_is_refused)
     unsigned char h[MPMI_HDR_LEN + 8];
     mpmi_hdr_write(h, MPMI_K_HELLO, 0);
     memset(h + MPMI_HDR_LEN, 0, 8);
-    fd = dial(sock);
+    fd = raw_dial(sock);
     cr_assert_geq(fd, 0);
-    cr_assert_eq(send_frame(fd, h, sizeof h), 0);
+    cr_assert_eq(raw_send_frame(fd, h, sizeof h), 0);
     expect_refused(fd, NULL, 0);
     close(fd);
     finish();
@@ -745,10 +524,10 @@ Test(security, absurd_length_prefix_is_refused_without_allocating_it)
 {
     static const unsigned char ff[4] = {0xff, 0xff, 0xff, 0xff};
     /* before the handshake: refused at once, not after waiting for 4 GiB */
-    int fd = dial(sock);
+    int fd = raw_dial(sock);
     cr_assert_geq(fd, 0);
     int64_t t0 = now_ms();
-    cr_assert_eq(write_all(fd, ff, 4), 0);
+    cr_assert_eq(raw_write_all(fd, ff, 4), 0);
     expect_closed(fd);
     cr_assert_lt(now_ms() - t0, 2000);
     close(fd);
@@ -756,9 +535,9 @@ Test(security, absurd_length_prefix_is_refused_without_allocating_it)
 
     /* after it, on an authenticated connection */
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     raw_ping(&r);
-    cr_assert_eq(write_all(r.fd, ff, 4), 0);
+    cr_assert_eq(raw_write_all(r.fd, ff, 4), 0);
     expect_closed(r.fd);
     raw_close(&r);
     server_fine();
@@ -767,12 +546,12 @@ Test(security, absurd_length_prefix_is_refused_without_allocating_it)
      * for the rest without reserving the claimed 64 MiB up front */
     long before = vm_kb(srv_pid, "VmRSS:");
     cr_assert_gt(before, 0);
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     unsigned char pre[4 + 64];
     mpmi_put_u32(pre, MPMI_MAX_FRAME_DEFAULT - 1);
     mpmi_hdr_write(pre + 4, MPMI_K_DATA, 1);
     memset(pre + 4 + MPMI_HDR_LEN, 0x5a, sizeof pre - 4 - MPMI_HDR_LEN);
-    cr_assert_eq(write_all(r.fd, pre, sizeof pre), 0);
+    cr_assert_eq(raw_write_all(r.fd, pre, sizeof pre), 0);
     expect_open(r.fd, 200);
     OK(mpm_ping(honest)); /* a half-received frame holds up nobody */
     long during = vm_kb(srv_pid, "VmRSS:");
@@ -781,10 +560,10 @@ Test(security, absurd_length_prefix_is_refused_without_allocating_it)
     raw_close(&r);
 
     /* one byte over the limit is refused */
-    fd = dial(sock);
+    fd = raw_dial(sock);
     cr_assert_geq(fd, 0);
     mpmi_put_u32(pre, MPMI_MAX_FRAME_DEFAULT + 1);
-    cr_assert_eq(write_all(fd, pre, 4), 0);
+    cr_assert_eq(raw_write_all(fd, pre, 4), 0);
     expect_closed(fd);
     close(fd);
     finish();
@@ -793,15 +572,15 @@ Test(security, absurd_length_prefix_is_refused_without_allocating_it)
 Test(security, too_short_length_prefix_is_refused)
 {
     unsigned char three[7] = {3, 0, 0, 0, 'M', 'P', 1};
-    int fd = dial(sock);
+    int fd = raw_dial(sock);
     cr_assert_geq(fd, 0);
-    cr_assert_eq(write_all(fd, three, sizeof three), 0);
+    cr_assert_eq(raw_write_all(fd, three, sizeof three), 0);
     expect_refused(fd, NULL, 0);
     close(fd);
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     unsigned char zero[4] = {0, 0, 0, 0};
-    cr_assert_eq(write_all(r.fd, zero, 4), 0);
+    cr_assert_eq(raw_write_all(r.fd, zero, 4), 0);
     expect_closed(r.fd);
     raw_close(&r);
     finish();
@@ -810,9 +589,9 @@ Test(security, too_short_length_prefix_is_refused)
 Test(security, truncated_frames_then_close_leave_the_server_fine)
 {
     /* half a length prefix; half a hello; half a sealed frame */
-    int fd = dial(sock);
+    int fd = raw_dial(sock);
     cr_assert_geq(fd, 0);
-    cr_assert_eq(write_all(fd, "\x30\x00", 2), 0);
+    cr_assert_eq(raw_write_all(fd, "\x30\x00", 2), 0);
     expect_open(fd, 100);
     close(fd);
     OK(mpm_ping(honest));
@@ -821,18 +600,18 @@ Test(security, truncated_frames_then_close_leave_the_server_fine)
     mpmi_put_u32(f, MPMI_HDR_LEN + MPMI_NONCE_LEN);
     mpmi_hdr_write(f + 4, MPMI_K_HELLO, 0);
     memset(f + 4 + MPMI_HDR_LEN, 7, MPMI_NONCE_LEN);
-    fd = dial(sock);
+    fd = raw_dial(sock);
     cr_assert_geq(fd, 0);
-    cr_assert_eq(write_all(fd, f, 20), 0);
+    cr_assert_eq(raw_write_all(fd, f, 20), 0);
     expect_open(fd, 100);
     close(fd);
     OK(mpm_ping(honest));
 
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     /* create an object on this session, then die mid-frame: the object goes */
     static const unsigned char create[] = {0x91, 0x93, 0x00, 0x01, 0x01}; /* [[0, 1, 1]] */
-    result res;
+    raw_result res;
     EXPECT_ONE(&r, create, sizeof create, 0, res);
     cr_assert_gt(val_int(&res), 0);
     size_t n = 0;
@@ -840,7 +619,7 @@ Test(security, truncated_frames_then_close_leave_the_server_fine)
     cr_assert_eq(n, baseline + 1);
     unsigned char sealed[128];
     size_t sn = raw_seal(&r, PING, sizeof PING, sealed);
-    cr_assert_eq(write_all(r.fd, sealed, sn - 5), 0);
+    cr_assert_eq(raw_write_all(r.fd, sealed, sn - 5), 0);
     expect_open(r.fd, 100);
     raw_close(&r);
     finish();
@@ -865,9 +644,9 @@ Test(security, malformed_bodies_get_an_error_reply_and_keep_the_connection)
         {"empty", {0}, 0},
     };
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-        result res[2];
+        raw_result res[2];
         uint32_t k = raw_calls(&r, bodies[i].bytes, bodies[i].n, res, 2);
         cr_assert_eq(k, 1, "%s: %u results", bodies[i].what, k);
         cr_assert_eq(res[0].status, -MPM_EPROTO, "%s: status %lld", bodies[i].what,
@@ -875,7 +654,7 @@ Test(security, malformed_bodies_get_an_error_reply_and_keep_the_connection)
         raw_ping(&r); /* the same connection goes on */
     }
     /* an empty batch is fine, not an error */
-    result res[1];
+    raw_result res[1];
     static const unsigned char none[] = {0x90};
     cr_assert_eq(raw_calls(&r, none, 1, res, 1), 0);
     raw_ping(&r);
@@ -886,7 +665,7 @@ Test(security, malformed_bodies_get_an_error_reply_and_keep_the_connection)
 Test(security, malformed_calls_get_an_error_each)
 {
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     static const struct {
         const char *what;
         unsigned char bytes[12];
@@ -904,7 +683,7 @@ Test(security, malformed_calls_get_an_error_each)
          12},
     };
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
-        result res;
+        raw_result res;
         cr_assert_eq(raw_calls(&r, calls[i].bytes, calls[i].n, &res, 1), 1, "%s", calls[i].what);
         cr_assert_eq(res.status, -MPM_EPROTO, "%s: status %lld (%s)", calls[i].what,
                      (long long)res.status, res.msg);
@@ -919,9 +698,9 @@ Test(security, a_malformed_call_does_not_shift_the_calls_after_it)
     /* [[[0, 4]], [0, 6]]: call 1 is malformed (one element); call 2 asks for
      * the object count.  The server must not read call 1's insides as call 2. */
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     static const unsigned char b1[] = {0x92, 0x91, 0x92, 0x00, 0x04, 0x92, 0x00, 0x06};
-    result res[2];
+    raw_result res[2];
     cr_assert_eq(raw_calls(&r, b1, sizeof b1, res, 2), 2);
     cr_assert_eq(res[0].status, -MPM_EPROTO);
     cr_assert_eq(res[1].status, 0, "call 2 failed: %s", res[1].msg);
@@ -945,9 +724,9 @@ Test(security, a_malformed_call_does_not_shift_the_calls_after_it)
 Test(security, bad_calls_get_python_errors_and_change_nothing)
 {
     raw r;
-    raw_connect(&r);
-    result res;
-    callbuf b;
+    raw_connect(&r, &RAW);
+    raw_result res;
+    raw_body b;
 
     /* a dict of this session's own */
     static const unsigned char create[] = {0x91, 0x93, 0x00, 0x01, 0x01}; /* [[0, 1, 1]] */
@@ -957,8 +736,8 @@ Test(security, bad_calls_get_python_errors_and_change_nothing)
 
 #define ONE_CALL(obj, op, nargs, packargs, want)                                                   \
     do {                                                                                           \
-        body_init(&b, 1);                                                                          \
-        body_call(&b, (obj), (op), (nargs));                                                       \
+        raw_body_init(&b, 1);                                                                      \
+        raw_body_call(&b, (obj), (op), (nargs));                                                   \
         packargs;                                                                                  \
         EXPECT_ONE(&r, b.b.data, b.b.len, -(want), res);                                           \
         mpmi_buf_free(&b.b);                                                                       \
@@ -1009,11 +788,11 @@ Test(security, bad_calls_get_python_errors_and_change_nothing)
     cr_assert_eq(n, baseline + 1, "a refused call changed the object table");
 
     /* a batch: a bad call between good ones fails alone */
-    body_init(&b, 3);
-    body_call(&b, 0, MPMI_OP_PING, 0);
-    body_call(&b, 0, 99, 0);
-    body_call(&b, id, MPMI_OP_LEN, 0);
-    result three[3];
+    raw_body_init(&b, 3);
+    raw_body_call(&b, 0, MPMI_OP_PING, 0);
+    raw_body_call(&b, 0, 99, 0);
+    raw_body_call(&b, id, MPMI_OP_LEN, 0);
+    raw_result three[3];
     cr_assert_eq(raw_calls(&r, b.b.data, b.b.len, three, 3), 3);
     mpmi_buf_free(&b.b);
     cr_assert_eq(three[0].status, 0);
@@ -1031,18 +810,18 @@ Test(security, a_method_the_type_lacks_is_enomethod_with_or_without_arguments)
     /* list.append called on a dict: the dict has no such method whatever the
      * arguments, as Python's AttributeError says */
     raw r;
-    raw_connect(&r);
-    result res;
+    raw_connect(&r, &RAW);
+    raw_result res;
     uint64_t hid = mpm_handle_id(honest_d);
-    callbuf b;
-    body_init(&b, 1);
-    body_call(&b, hid, MPMI_OP_L_APPEND, 0);
+    raw_body b;
+    raw_body_init(&b, 1);
+    raw_body_call(&b, hid, MPMI_OP_L_APPEND, 0);
     cr_assert_eq(raw_calls(&r, b.b.data, b.b.len, &res, 1), 1);
     mpmi_buf_free(&b.b);
     cr_assert_eq(res.status, -MPM_ENOMETHOD, "no arguments: status %lld (%s)",
                  (long long)res.status, res.msg);
-    body_init(&b, 1);
-    body_call(&b, hid, MPMI_OP_L_APPEND, 1);
+    raw_body_init(&b, 1);
+    raw_body_call(&b, hid, MPMI_OP_L_APPEND, 1);
     msgpack_pack_int(&b.pk, 1);
     cr_assert_eq(raw_calls(&r, b.b.data, b.b.len, &res, 1), 1);
     mpmi_buf_free(&b.b);
@@ -1057,9 +836,9 @@ Test(security, method_numbers_out_of_range_run_nothing)
     /* [[0, 2^32 + 4]] is not PING, [[id, 2^32 + 20]] is not REPR, [[0, -1]] is
      * nothing: each is refused (as an unknown method or a malformed call) */
     raw r;
-    raw_connect(&r);
-    result res;
-    callbuf b;
+    raw_connect(&r, &RAW);
+    raw_result res;
+    raw_body b;
     uint64_t hid = mpm_handle_id(honest_d);
     struct {
         uint64_t obj;
@@ -1073,8 +852,8 @@ Test(security, method_numbers_out_of_range_run_nothing)
         {0, INT64_MIN},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        body_init(&b, 1);
-        body_call(&b, cases[i].obj, cases[i].op, 0);
+        raw_body_init(&b, 1);
+        raw_body_call(&b, cases[i].obj, cases[i].op, 0);
         cr_assert_eq(raw_calls(&r, b.b.data, b.b.len, &res, 1), 1);
         mpmi_buf_free(&b.b);
         cr_assert(res.status == -MPM_ENOMETHOD || res.status == -MPM_EPROTO,
@@ -1090,15 +869,15 @@ Test(security, method_numbers_out_of_range_run_nothing)
 Test(security, nesting_deeper_than_32_is_an_error_and_the_connection_lives)
 {
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     for (int depth = 33; depth <= 1000; depth += 967) {
-        callbuf b;
-        body_init(&b, 1);
-        body_call(&b, 0, MPMI_OP_PING, 1);
+        raw_body b;
+        raw_body_init(&b, 1);
+        raw_body_call(&b, 0, MPMI_OP_PING, 1);
         for (int i = 0; i < depth; i++)
             msgpack_pack_array(&b.pk, 1);
         msgpack_pack_nil(&b.pk);
-        result res;
+        raw_result res;
         cr_assert_eq(raw_calls(&r, b.b.data, b.b.len, &res, 1), 1);
         mpmi_buf_free(&b.b);
         cr_assert_eq(res.status, -MPM_EPROTO, "depth %d: status %lld", depth,
@@ -1106,14 +885,14 @@ Test(security, nesting_deeper_than_32_is_an_error_and_the_connection_lives)
         raw_ping(&r);
     }
     /* a deep value stored in a dict is refused the same way and stores nothing */
-    callbuf b;
-    body_init(&b, 1);
-    body_call(&b, mpm_handle_id(honest_d), MPMI_OP_SETITEM, 2);
+    raw_body b;
+    raw_body_init(&b, 1);
+    raw_body_call(&b, mpm_handle_id(honest_d), MPMI_OP_SETITEM, 2);
     mpmi_pk_str(&b.pk, "deep", 4);
     for (int i = 0; i < 40; i++)
         msgpack_pack_array(&b.pk, 1);
     msgpack_pack_nil(&b.pk);
-    result res;
+    raw_result res;
     cr_assert_eq(raw_calls(&r, b.b.data, b.b.len, &res, 1), 1);
     mpmi_buf_free(&b.b);
     cr_assert_neq(res.status, 0);
@@ -1129,21 +908,21 @@ Test(security, nesting_deeper_than_32_is_an_error_and_the_connection_lives)
 Test(security, pipelined_frames_are_answered_in_order)
 {
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     unsigned char f[256];
     static const unsigned char sleep50[] = {0x91, 0x93, 0x00, 0x05, 0x32}; /* [[0, 5, 50]] */
     size_t n1 = raw_seal(&r, sleep50, sizeof sleep50, f);
     size_t n2 = raw_seal(&r, PING, sizeof PING, f + n1);
-    cr_assert_eq(write_all(r.fd, f, n1 + n2), 0); /* both in one write */
+    cr_assert_eq(raw_write_all(r.fd, f, n1 + n2), 0); /* both in one write */
     size_t blen;
-    const unsigned char *b = raw_reply(&r, &blen);
-    result res;
-    cr_assert_eq(parse_reply(b, blen, &res, 1), 1);
+    const unsigned char *b = raw_recv(&r, &blen);
+    raw_result res;
+    cr_assert_eq(raw_parse_reply(b, blen, &res, 1), 1);
     cr_assert_eq(res.status, 0);
     cr_assert_eq(res.vn, 1);
     cr_assert_eq(res.val[0], 0xc0, "the sleep's reply is not None");
-    b = raw_reply(&r, &blen);
-    cr_assert_eq(parse_reply(b, blen, &res, 1), 1);
+    b = raw_recv(&r, &blen);
+    cr_assert_eq(raw_parse_reply(b, blen, &res, 1), 1);
     cr_assert(val_is_str(&res, "pong"));
     raw_close(&r);
     finish();
@@ -1152,19 +931,19 @@ Test(security, pipelined_frames_are_answered_in_order)
 Test(security, slow_and_idle_clients_hold_up_nobody)
 {
     /* a hello sent one byte at a time still gets its challenge */
-    int slow = dial(sock);
+    int slow = raw_dial(sock);
     cr_assert_geq(slow, 0);
     unsigned char f[MPMI_LEN_PREFIX + MPMI_HDR_LEN + MPMI_NONCE_LEN];
     mpmi_put_u32(f, MPMI_HDR_LEN + MPMI_NONCE_LEN);
     mpmi_hdr_write(f + 4, MPMI_K_HELLO, 0);
     randombytes_buf(f + 4 + MPMI_HDR_LEN, MPMI_NONCE_LEN);
     for (size_t i = 0; i < sizeof f; i++) {
-        cr_assert_eq(write_all(slow, f + i, 1), 0);
+        cr_assert_eq(raw_write_all(slow, f + i, 1), 0);
         if (i % 8 == 0) OK(mpm_ping(honest));
     }
     unsigned char g[128];
     size_t n;
-    cr_assert_eq(recv_frame(slow, g, sizeof g, &n, 3000), 1);
+    cr_assert_eq(raw_recv_frame(slow, g, sizeof g, &n, 3000), 1);
     int kind;
     uint64_t seq;
     cr_assert_eq(mpmi_hdr_read(g, n, &kind, &seq), 0);
@@ -1172,9 +951,9 @@ Test(security, slow_and_idle_clients_hold_up_nobody)
     /* many idle connections, some mid-handshake, and many dropped at once */
     int idle[64];
     for (int i = 0; i < 64; i++) {
-        idle[i] = dial(sock);
+        idle[i] = raw_dial(sock);
         cr_assert_geq(idle[i], 0);
-        if (i % 2) cr_assert_eq(write_all(idle[i], f, 10), 0);
+        if (i % 2) cr_assert_eq(raw_write_all(idle[i], f, 10), 0);
     }
     int64_t t0 = now_ms();
     for (int i = 0; i < 20; i++)
@@ -1184,7 +963,7 @@ Test(security, slow_and_idle_clients_hold_up_nobody)
         close(idle[i]);
     close(slow);
     for (int i = 0; i < 200; i++) {
-        int fd = dial(sock);
+        int fd = raw_dial(sock);
         cr_assert_geq(fd, 0);
         close(fd);
     }
@@ -1232,7 +1011,7 @@ Test(security, running_out_of_descriptors_does_not_spin_or_stop_the_server)
     }
     int64_t end = now_ms() + 5000;
     int fd;
-    while ((fd = dial(sock2)) < 0 && now_ms() < end)
+    while ((fd = raw_dial(sock2)) < 0 && now_ms() < end)
         sleep_ms(10);
     cr_assert_geq(fd, 0, "the second mpmd did not start");
     close(fd);
@@ -1247,7 +1026,7 @@ Test(security, running_out_of_descriptors_does_not_spin_or_stop_the_server)
     enum { IDLE = 60 };
     int idle[IDLE];
     for (int i = 0; i < IDLE; i++) {
-        idle[i] = dial(sock2);
+        idle[i] = raw_dial(sock2);
         cr_assert_geq(idle[i], 0, "connect %d failed", i);
     }
     sleep_ms(200);
@@ -1298,7 +1077,8 @@ static void fake_server(int lfd, int mode)
     size_t n, blen;
     int fd = accept(lfd, NULL, NULL);
     if (fd < 0) _exit(2);
-    if (recv_frame(fd, f, sizeof f, &n, 5000) != 1 || n != MPMI_HDR_LEN + MPMI_NONCE_LEN) _exit(3);
+    if (raw_recv_frame(fd, f, sizeof f, &n, 5000) != 1 || n != MPMI_HDR_LEN + MPMI_NONCE_LEN)
+        _exit(3);
     memcpy(cn, f + MPMI_HDR_LEN, sizeof cn);
     int offer = mpmi_hdr_cipher(f), cipher = mpmi_cipher_pick(offer);
     if (cipher < 0) _exit(8);
@@ -1306,8 +1086,8 @@ static void fake_server(int lfd, int mode)
     mpmi_hdr_write(f, MPMI_K_CHALLENGE, 0);
     mpmi_hdr_set_cipher(f, cipher);
     memcpy(f + MPMI_HDR_LEN, sn, sizeof sn);
-    if (send_frame(fd, f, MPMI_HDR_LEN + MPMI_NONCE_LEN)) _exit(4);
-    if (recv_frame(fd, f, sizeof f, &n, 5000) != 1) _exit(5);
+    if (raw_send_frame(fd, f, MPMI_HDR_LEN + MPMI_NONCE_LEN)) _exit(4);
+    if (raw_recv_frame(fd, f, sizeof f, &n, 5000) != 1) _exit(5);
     memcpy(tok, f + MPMI_HDR_LEN + MPMI_MAC_LEN, sizeof tok);
     mpmi_hdr_write(f, MPMI_K_WELCOME, 0);
     if (mode == 0)
@@ -1315,7 +1095,7 @@ static void fake_server(int lfd, int mode)
     else
         mpmi_proof(f + MPMI_HDR_LEN, KEY, strlen(KEY), "mpm1 server", cn, sn, tok);
     mpmi_put_u64(f + MPMI_HDR_LEN + MPMI_MAC_LEN, 1);
-    if (send_frame(fd, f, MPMI_HDR_LEN + MPMI_MAC_LEN + 8)) _exit(6);
+    if (raw_send_frame(fd, f, MPMI_HDR_LEN + MPMI_MAC_LEN + 8)) _exit(6);
     mpmi_chan ch;
     mpmi_chan_init_cipher(&ch, mode == 1 ? "forger" : KEY, mode == 1 ? 6 : strlen(KEY), cn, sn, 1,
                           offer, cipher);
@@ -1324,17 +1104,17 @@ static void fake_server(int lfd, int mode)
     unsigned char saved[128];
     size_t saved_n = 0;
     static const unsigned char pong[] = {0x91, 0x92, 0x00, 0xa4, 'p', 'o', 'n', 'g'};
-    for (int call = 0; recv_frame(fd, f, sizeof f, &n, 5000) == 1; call++) {
+    for (int call = 0; raw_recv_frame(fd, f, sizeof f, &n, 5000) == 1; call++) {
         if (mpmi_open(&in, f, n, &body, &blen)) _exit(7);
         if (mode == 2 && call > 0) {
-            send_frame(fd, saved, saved_n); /* the first answer again */
+            raw_send_frame(fd, saved, saved_n); /* the first answer again */
             continue;
         }
         memcpy(f + MPMI_HDR_LEN, pong, sizeof pong);
         n = mpmi_seal(&ch, f, sizeof pong);
         memcpy(saved, f, n);
         saved_n = n;
-        send_frame(fd, f, n);
+        raw_send_frame(fd, f, n);
     }
     _exit(0);
 }
@@ -1510,11 +1290,11 @@ Test(security, random_authenticated_calls_on_every_type_change_nothing_they_must
 
     fuzz_state = 20261122;
     raw r;
-    raw_connect(&r);
+    raw_connect(&r, &RAW);
     for (int i = 0; i < FUZZ_N; i++) {
-        callbuf b;
+        raw_body b;
         uint32_t ncalls = 1 + fuzz_next() % 4;
-        body_init(&b, ncalls);
+        raw_body_init(&b, ncalls);
         for (uint32_t k = 0; k < ncalls; k++) {
             uint64_t id = fuzz_next() % 8 == 0 ? fuzz_next() % 50
                                                : mpm_handle_id(objs[fuzz_next() % 14]);
@@ -1524,7 +1304,7 @@ Test(security, random_authenticated_calls_on_every_type_change_nothing_they_must
                                          : (int64_t)(1 + fuzz_next() % 150);
             while (fuzz_blocking(op));
             uint32_t nargs = fuzz_next() % 5;
-            body_call(&b, id, op, nargs);
+            raw_body_call(&b, id, op, nargs);
             for (uint32_t a = 0; a < nargs; a++) fuzz_value(&b.pk, 1);
         }
         size_t blen;
