@@ -28,25 +28,6 @@ static pid_t srv_pid = -1;
 
 /*---- paths ---------------------------------------------------------------------*/
 
-/* $env/name when env is set (CTest sets both), else name beside this test. */
-static void bin_path(char *out, size_t n, const char *env, int env_is_dir, const char *name)
-{
-    const char *e = getenv(env);
-    if (e && *e) {
-        if (env_is_dir)
-            snprintf(out, n, "%s/%s", e, name);
-        else
-            snprintf(out, n, "%s", e);
-        return;
-    }
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[len > 0 ? len : 0] = 0;
-    char *slash = strrchr(self, '/');
-    if (slash) *slash = 0;
-    snprintf(out, n, "%s/%s", self, name);
-}
-
 static void write_file(const char *path, const char *content)
 {
     FILE *f = fopen(path, "w");
@@ -61,8 +42,8 @@ static void setup(void)
 {
     unsetenv("MPM_ADDRESS");
     unsetenv("MPM_AUTHKEY");
-    bin_path(mpm_bin, sizeof mpm_bin, "MPM_TEST_BIN_DIR", 1, "mpm");
-    bin_path(mpmd_bin, sizeof mpmd_bin, "MPM_MPMD", 0, "mpmd");
+    t_bin_path(mpm_bin, sizeof mpm_bin, "MPM_TEST_BIN_DIR", 1, "mpm");
+    t_bin_path(mpmd_bin, sizeof mpmd_bin, "MPM_MPMD", 0, "mpmd");
     cr_assert_eq(access(mpm_bin, X_OK), 0, "no mpm at %s (set MPM_TEST_BIN_DIR)", mpm_bin);
     cr_assert_eq(access(mpmd_bin, X_OK), 0, "no mpmd at %s (set MPM_MPMD)", mpmd_bin);
 

@@ -64,27 +64,12 @@ static const char KEY[] = "refs-fuzz-key";
 static char dir[64], sockpath[128], url[160], keyfile[128];
 static pid_t srv_pid = -1;
 
-static void mpmd_path(char *out, size_t n)
-{
-    const char *env = getenv("MPM_MPMD");
-    if (env && *env) {
-        snprintf(out, n, "%s", env);
-        return;
-    }
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[len > 0 ? len : 0] = 0;
-    char *slash = strrchr(self, '/');
-    if (slash) *slash = 0;
-    snprintf(out, n, "%s/mpmd", self);
-}
-
 /* Start mpmd --gc-grace-ms grace and wait for its ready line: 0, or -1 when
  * mpmd refused to start (exited, having bound nothing). */
 static int srv_start_rc(const char *grace)
 {
     char mpmd[PATH_MAX];
-    mpmd_path(mpmd, sizeof mpmd);
+    t_mpmd_path(mpmd, sizeof mpmd);
     cr_assert_eq(access(mpmd, X_OK), 0, "no mpmd at %s (set MPM_MPMD)", mpmd);
     unsetenv("MPM_ADDRESS");
     unsetenv("MPM_AUTHKEY");

@@ -29,6 +29,7 @@
 #include "protocol/codec.h"
 #include "protocol/ops.h"
 #include "protocol/wire.h"
+#include "support/mpmd.h"
 #include "support/raw_client.h"
 
 #define OK(expr)                                                                                   \
@@ -60,22 +61,6 @@ static void sleep_ms(int ms)
     }
 }
 
-/* The mpmd to run: $MPM_MPMD (CTest sets it), else the one beside this test. */
-static void mpmd_path(char *out, size_t n)
-{
-    const char *env = getenv("MPM_MPMD");
-    if (env && *env) {
-        snprintf(out, n, "%s", env);
-        return;
-    }
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[len > 0 ? len : 0] = 0;
-    char *slash = strrchr(self, '/');
-    if (slash) *slash = 0;
-    snprintf(out, n, "%s/mpmd", self);
-}
-
 /*---- fixture: a standalone server and an honest client ----------------------------*/
 
 static void setup(void)
@@ -93,7 +78,7 @@ static void setup(void)
     fclose(f);
 
     char mpmd[PATH_MAX];
-    mpmd_path(mpmd, sizeof mpmd);
+    t_mpmd_path(mpmd, sizeof mpmd);
     cr_assert_eq(access(mpmd, X_OK), 0, "no mpmd at %s (set MPM_MPMD)", mpmd);
     pid_t parent = getpid();
     srv_pid = fork();
@@ -999,7 +984,7 @@ Test(security, running_out_of_descriptors_does_not_spin_or_stop_the_server)
     snprintf(sock2, sizeof sock2, "%s/s2", dir);
     snprintf(url2, sizeof url2, "unix://%s", sock2);
     char mpmd[PATH_MAX];
-    mpmd_path(mpmd, sizeof mpmd);
+    t_mpmd_path(mpmd, sizeof mpmd);
     pid_t parent = getpid();
     pid_t p = fork();
     cr_assert_neq(p, -1);

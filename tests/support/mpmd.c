@@ -1,7 +1,11 @@
 #include "mpmd.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -23,4 +27,27 @@ size_t t_read_ready(int fd, char *out, size_t cap, int ms)
     close(fd);
     out[n] = 0;
     return n;
+}
+
+void t_bin_path(char *out, size_t n, const char *env, int env_is_dir, const char *name)
+{
+    const char *e = getenv(env);
+    if (e && *e) {
+        if (env_is_dir)
+            snprintf(out, n, "%s/%s", e, name);
+        else
+            snprintf(out, n, "%s", e);
+        return;
+    }
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[len > 0 ? len : 0] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash) *slash = 0;
+    snprintf(out, n, "%s/%s", self, name);
+}
+
+void t_mpmd_path(char *out, size_t n)
+{
+    t_bin_path(out, n, "MPM_MPMD", 0, "mpmd");
 }
