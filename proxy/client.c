@@ -502,7 +502,6 @@ static void client_conn_link(mpm_manager *m, mpmi_cconn *c)
     c->anext = m->all;
     if (m->all) m->all->aprev = c;
     m->all = c;
-    m->nconns++;
 }
 
 static void client_conn_unlink(mpm_manager *m, mpmi_cconn *c)
@@ -510,7 +509,6 @@ static void client_conn_unlink(mpm_manager *m, mpmi_cconn *c)
     if (c->aprev) c->aprev->anext = c->anext;
     else m->all = c->anext;
     if (c->anext) c->anext->aprev = c->aprev;
-    m->nconns--;
     pthread_cond_broadcast(&m->cv);
 }
 
@@ -560,7 +558,6 @@ static int client_checkout(mpm_manager *m, mpmi_cconn **out)
             client_conn_free(t, 1);
         }
         m->idle = NULL;
-        m->nconns = 0;
         m->pid = me;
         m->private_child = 0; /* the server is the parent's to reap */
         m->need_incref = 1;

@@ -39,7 +39,6 @@ struct mpm_manager {
     pthread_cond_t cv;  /* a connection's early replies were read, or it went */
     mpmi_cconn *idle;  /* connections not in a call */
     mpmi_cconn *all;   /* every connection of this process, idle or not */
-    int nconns;        /* in all */
     int need_incref;   /* forked: take references on inherited handles first */
     unsigned char token[MPMI_TOKEN_LEN]; /* names this process's session */
     mpmi_handle *handles;

@@ -31,7 +31,7 @@ static const mpmi_type *const objects_types[] = {
     &mpmi_type_queue,     &mpmi_type_joinable_queue,
 };
 
-const mpmi_type *mpmi_type_find(int code)
+const mpmi_type *mpmi_type_find(int64_t code)
 {
     for (size_t i = 0; i < sizeof objects_types / sizeof objects_types[0]; i++)
         if (objects_types[i]->code == code) return objects_types[i];
@@ -563,7 +563,7 @@ static int manager_open(mpmi_call *c)
     int rc = mpmi_arg_int(c, 0, &code);
     if (rc) return rc;
     if ((rc = arg_name(c, 1, &name, &nlen))) return rc;
-    const mpmi_type *t = code > 0 && code < 256 ? mpmi_type_find((int)code) : NULL;
+    const mpmi_type *t = code ? mpmi_type_find(code) : NULL;
     if (code && !t) return mpmi_fail(c, MPM_EVALUE, "ValueError: unknown type %lld", (long long)code);
     uint64_t h = name_hash(name, nlen);
     mpmi_obj *o = name_find(s, name, nlen, h);
@@ -809,7 +809,7 @@ int mpmi_manager_call(mpmi_call *c)
         if (c->argc < 1) return mpmi_fail(c, MPM_EARGS, "TypeError: create needs a type");
         int rc = mpmi_arg_int(c, 0, &code);
         if (rc) return rc;
-        const mpmi_type *t = code > 0 && code < 256 ? mpmi_type_find((int)code) : NULL;
+        const mpmi_type *t = code ? mpmi_type_find(code) : NULL;
         if (!t) return mpmi_fail(c, MPM_EVALUE, "ValueError: unknown type %lld", (long long)code);
         rc = t->create(c, &o);
         if (rc) return rc;

@@ -177,7 +177,7 @@ mpmi_blob *mpmi_blob_new(const void *p, size_t n);
 mpmi_obj *mpmi_obj_find(mpmi_srv *s, uint64_t id);
 /* Register a created object under a new id. */
 int mpmi_obj_add(mpmi_srv *s, mpmi_obj *o);
-const mpmi_type *mpmi_type_find(int code);
+const mpmi_type *mpmi_type_find(int64_t code); /* NULL for any unknown code */
 
 /* The calling session's id: with a thread id, who owns a lock. */
 uint64_t mpmi_call_session(const mpmi_call *c);
