@@ -109,6 +109,44 @@ static void heap_remove(mpmi_srv *s, mpmi_waiter *w)
     heap_up(s, i);
 }
 
+/*---- deferred work --------------------------------------------------------------*/
+
+void mpmi_defer(mpmi_obj *o)
+{
+    mpmi_srv *s = o->srv;
+    if (o->deferred || s->finishing) return;
+    o->deferred = 1;
+    o->defer_iter = s->loop_iter;
+    o->dprev = NULL;
+    o->dnext = s->deferred;
+    if (s->deferred) s->deferred->dprev = o;
+    s->deferred = o;
+}
+
+void mpmi_undefer(mpmi_obj *o)
+{
+    mpmi_srv *s = o->srv;
+    if (!o->deferred || s->finishing) return; /* finishing: the list is dropped whole */
+    if (o->dprev) o->dprev->dnext = o->dnext;
+    else s->deferred = o->dnext;
+    if (o->dnext) o->dnext->dprev = o->dprev;
+    o->dnext = o->dprev = NULL;
+    o->deferred = 0;
+}
+
+/* Run the deferred work put off before this round (all: before sleeping).
+ * run_deferred callbacks must not defer their own object again. */
+static void run_deferred(mpmi_srv *s, int all)
+{
+    for (;;) {
+        mpmi_obj *o = s->deferred;
+        while (o && !all && o->defer_iter >= s->loop_iter) o = o->dnext;
+        if (!o) return;
+        mpmi_undefer(o);
+        o->type->run_deferred(o);
+    }
+}
+
 /*---- parking ---------------------------------------------------------------*/
 
 mpmi_waiter *mpmi_park(mpmi_call *c, int64_t timeout_ms, void (*on_timeout)(mpmi_waiter *),
@@ -907,6 +945,9 @@ static int64_t loop_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* How long a sleeping loop waits for input before doing deferred work. */
+#define LOOP_DEFER_US 200
+
 static int loop_spin_wait(mpmi_srv *s, struct epoll_event *evs, int max)
 {
     if (s->spin_us == 0) s->spin_us = 1;
@@ -958,8 +999,22 @@ int mpmi_srv_run(mpmi_srv *s)
         if (gc_us > 60000000) gc_us = 60000000;
         if (gc_us >= 0 && (timeout < 0 || gc_us / 1000 + 1 < timeout)) timeout = (int)(gc_us / 1000 + 1);
         if (s->ready) timeout = 0;
+        s->loop_iter++;
         int spun = timeout != 0 && s->spin_max;
         int n = spun ? loop_spin_wait(s, evs, 64) : 0;
+        if (n == 0 && s->deferred && !spun && timeout != 0) {
+            /* not polling (one CPU, say): whoever the put-off work waits for
+             * (a lock's releaser) runs only once we sleep; give it a moment */
+            struct timespec ts = {0, LOOP_DEFER_US * 1000};
+            n = epoll_pwait2(s->epfd, evs, 64, &ts, NULL);
+            if (n < 0) n = 0;
+        }
+        if (n == 0 && s->deferred) {
+            /* nothing came while polling: do the put-off work before sleeping */
+            run_deferred(s, 1);
+            run_ready(s);
+            if (s->ready) timeout = 0;
+        }
         if (n == 0) {
             int64_t t0 = spun ? loop_now_us() : 0;
             n = epoll_wait(s->epfd, evs, 64, timeout);
@@ -973,6 +1028,7 @@ int mpmi_srv_run(mpmi_srv *s)
             ev->fn(s, ev, evs[i].events);
             run_ready(s);
         }
+        if (s->deferred) run_deferred(s, 0);
         expire_waiters(s);
         run_ready(s);
         mpmi_gc_maybe(s, 0);

@@ -118,6 +118,8 @@ struct mpmi_srv {
     uint64_t gc_epoch;
     int64_t gc_next_us;  /* no collection before (rate limit: 10x its own cost) */
     int64_t gc_grace_ms; /* an unreached zombie lives this long (--gc-grace-ms) */
+    mpmi_obj *deferred;  /* objects with deferred work (mpmi_defer), newest first */
+    uint64_t loop_iter;  /* rounds of the loop */
 };
 
 /* How long a connection may take to authenticate. */

@@ -75,6 +75,7 @@ static void zombie_unlink(mpmi_srv *s, mpmi_obj *o)
 static void obj_destroy(mpmi_srv *s, mpmi_obj *o)
 {
     if (o->zombie) zombie_unlink(s, o);
+    mpmi_undefer(o);
     if (o->may_ref) {
         s->nmayref--;
         if (s->nzombies) s->gc_pending = 1; /* what it referenced may be free now */
@@ -249,6 +250,7 @@ void mpmi_objects_fini(mpmi_srv *s)
     /* What is left is kept alive by other objects (or named, later): destroy
      * them without following references, which may point at each other. */
     s->finishing = 1; /* unref no longer destroys: everything goes here */
+    s->deferred = NULL;
     MPMI_MAP_EACH(&s->objects, sl)
     {
         mpmi_obj *o = sl->v.ptr;

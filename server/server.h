@@ -41,6 +41,10 @@ typedef struct mpmi_obj {
     uint64_t gc_mark;
     int64_t gc_lost_ms;     /* zombie: when a collection first found it unreached */
     struct mpmi_obj *znext, *zprev;
+    /* work put off until the loop has looked for more input (mpmi_defer) */
+    int deferred;
+    uint64_t defer_iter;
+    struct mpmi_obj *dnext, *dprev;
 } mpmi_obj;
 
 typedef struct mpmi_arg {
@@ -93,6 +97,8 @@ struct mpmi_type {
      * introspection sizes the object. */
     void (*each_value)(mpmi_obj *o, void (*fn)(void *ctx, const unsigned char *p, size_t n),
                        void *ctx);
+    /* Optional: the work mpmi_defer put off (may answer waiters). */
+    void (*run_deferred)(mpmi_obj *o);
     const mpmi_method *methods;
 };
 
@@ -198,6 +204,14 @@ void mpmi_obj_copied_values(mpmi_obj *dst, const mpmi_obj *src);
 /* Values o held outside its container (a parked put's items) were freed:
  * what only they reached may be collectable now. */
 void mpmi_obj_values_dropped(mpmi_srv *s, const mpmi_obj *o);
+
+/*---- deferred work (loop.c) ----*/
+/* Run o->type->run_deferred once the loop has polled for input again (at the
+ * end of its next round of events, or before it sleeps, whichever is first):
+ * a request already on its way - a lock's releaser acquiring again - is seen
+ * first.  Once until it runs; an object that dies is forgotten. */
+void mpmi_defer(mpmi_obj *o);
+void mpmi_undefer(mpmi_obj *o);
 
 /*---- parking (loop.c) ----*/
 /* Park the current call until answered or timeout_ms passes (-1: never).
