@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -1005,8 +1006,12 @@ int mpmi_srv_run(mpmi_srv *s)
         if (n == 0 && s->deferred && !spun && timeout != 0) {
             /* not polling (one CPU, say): whoever the put-off work waits for
              * (a lock's releaser) runs only once we sleep; give it a moment */
-            struct timespec ts = {0, LOOP_DEFER_US * 1000};
-            n = epoll_pwait2(s->epfd, evs, 64, &ts, NULL);
+            sched_yield(); /* on one CPU it runs now, and no timer is armed */
+            n = epoll_wait(s->epfd, evs, 64, 0);
+            if (n == 0) {
+                struct timespec ts = {0, LOOP_DEFER_US * 1000};
+                n = epoll_pwait2(s->epfd, evs, 64, &ts, NULL);
+            }
             if (n < 0) n = 0;
         }
         if (n == 0 && s->deferred) {
