@@ -539,6 +539,7 @@ static int client_checkout(mpm_manager *m, mpmi_cconn **out)
 {
     int rc = 0;
     mpmi_cconn *c = NULL;
+    *out = NULL; /* callers give back what they got, error or not */
     pid_t me = client_getpid();
     client_lock(m);
     if (m->pid != me) {
@@ -612,6 +613,8 @@ static void client_checkin(mpm_manager *m, mpmi_cconn *c, int broken)
     }
     c->next = m->idle;
     m->idle = c;
+    /* a thread in client_after_pending may wait for c to be idle */
+    if (c->unread) pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -1270,8 +1273,13 @@ void mpm_manager_close(mpm_manager *m)
     if (m->authkey) sodium_memzero(m->authkey, m->klen);
     free(m->authkey);
     free(m->url);
-    pthread_mutex_destroy(&m->mu);
-    pthread_cond_destroy(&m->cv);
+    /* a forked copy that never locked has the parent's mutex and condition
+     * as they were, maybe with waiters that do not exist here: never destroy
+     * those (pthread_cond_destroy would wait for them) */
+    if (__atomic_load_n(&m->mu_pid, __ATOMIC_ACQUIRE) == client_getpid()) {
+        pthread_mutex_destroy(&m->mu);
+        pthread_cond_destroy(&m->cv);
+    }
     free(m);
 }
 

@@ -1018,7 +1018,9 @@ int mpmi_srv_run(mpmi_srv *s)
             /* nothing came while polling: do the put-off work before sleeping */
             run_deferred(s, 1);
             run_ready(s);
-            if (s->ready) timeout = 0;
+            /* what ran may have deferred more, parked with a deadline or
+             * queued work: the timeout worked out above is stale */
+            continue;
         }
         if (n == 0) {
             int64_t t0 = spun ? loop_now_us() : 0;

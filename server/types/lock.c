@@ -118,14 +118,14 @@ static void lock_handoff(mpmi_lock *l)
     while (!l->held && l->q.head) {
         mpmi_waiter *w = l->q.head;
         mpmi_waitq_unlink(&l->q, w);
+        /* the next waiter's turn is counted from when this one, woken,
+         * first releases: its wake-up does not eat its share */
+        l->head_w = NULL;
         if (lock_take(l, w->session, w->thread, w->arg)) {
             mpmi_answer_err(w, MPM_ENOMEM, "MemoryError");
             continue;
         }
         lock_answer(l, w);
-        /* the next waiter's turn is counted from when this one, woken,
-         * first releases: its wake-up does not eat its share */
-        l->head_w = NULL;
     }
 }
 
@@ -151,16 +151,23 @@ static int64_t lock_head_age(mpmi_lock *l, int64_t now)
     return now - l->head_since;
 }
 
+/* w leaves the queue without the lock: never keep a pointer to it. */
+static void lock_forget(mpmi_lock *l, mpmi_waiter *w)
+{
+    mpmi_waitq_unlink(&l->q, w);
+    if (l->head_w == w) l->head_w = NULL;
+}
+
 static void lock_on_timeout(mpmi_waiter *w)
 {
-    mpmi_waitq_unlink(&((mpmi_lock *)w->obj)->q, w);
+    lock_forget((mpmi_lock *)w->obj, w);
     msgpack_pack_false(mpmi_answer_pk(w));
     mpmi_answer_done(w);
 }
 
 static void lock_on_drop(mpmi_waiter *w)
 {
-    mpmi_waitq_unlink(&((mpmi_lock *)w->obj)->q, w);
+    lock_forget((mpmi_lock *)w->obj, w);
 }
 
 static int lock_is_owner(const mpmi_lock *l, uint64_t session, uint64_t thread)
@@ -188,8 +195,10 @@ static int lock_acquire(mpmi_obj *o, mpmi_call *c)
         msgpack_pack_uint64(c->pk, l->token);
         return mpmi_ok(msgpack_pack_false(c->pk));
     }
-    if (!l->held && l->q.head && lock_head_age(l, mpmi_now_ms()) >= LOCK_BARGE_MS) {
-        /* the oldest waiter has been passed over long enough: its turn */
+    if (!l->held && l->q.head &&
+        (l->q.head->data || lock_head_age(l, mpmi_now_ms()) >= LOCK_BARGE_MS)) {
+        /* the oldest waiter has been passed over long enough, or is a
+         * Condition's waiter getting its lock back: its turn */
         mpmi_undefer(o);
         lock_handoff(l);
     }

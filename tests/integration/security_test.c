@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <mpm/mpm.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -1307,4 +1308,76 @@ Test(security, random_authenticated_calls_on_every_type_change_nothing_they_must
     for (int i = 0; i < 14; i++) mpm_handle_close(objs[i]);
     mpm_manager_close(m2);
     finish();
+}
+
+/*---- deferred work must not be lost ------------------------------------------------------*/
+
+static mpm_lock *sec_y;
+static volatile int sec_v_rc = 1;
+
+static void *sec_waiter(void *arg)
+{
+    (void)arg;
+    sec_v_rc = mpm_lock_acquire(sec_y, -1, NULL);
+    return NULL;
+}
+
+/* A client that speaks the wire may put an acquire and a release in one
+ * request.  Raw client R holds lock Y, a thread V waits for Y, R parks on X
+ * in a request [ACQUIRE X, RELEASE Y], and X is released: mpmd runs X's
+ * (deferred) hand-off to R, which goes on with RELEASE Y, deferring Y's
+ * hand-off to V.  mpmd must not then sleep with that work undone. */
+Test(security, a_hand_off_deferred_while_deferred_work_runs_is_not_lost)
+{
+    mpm_lock *x;
+    OK(mpm_lock_new(honest, &x));
+    OK(mpm_lock_new(honest, &sec_y));
+    uint64_t xid = mpm_handle_id(x), yid = mpm_handle_id(sec_y);
+    raw r;
+    raw_connect(&r, &RAW);
+    raw_body b;
+    raw_result res[2];
+    size_t blen;
+    raw_body_init(&b, 1); /* R takes Y */
+    raw_body_call(&b, yid, MPMI_OP_ACQUIRE, 2);
+    msgpack_pack_int(&b.pk, 7);
+    msgpack_pack_int(&b.pk, -1);
+    const unsigned char *p = raw_call(&r, b.b.data, b.b.len, &blen);
+    cr_assert_eq(raw_parse_reply(p, blen, res, 2), 1);
+    cr_assert_eq(res[0].status, 0, "%s", res[0].msg);
+    mpmi_buf_free(&b.b);
+
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, sec_waiter, NULL), 0);
+    sleep_ms(200); /* V waits for Y */
+    OK(mpm_lock_acquire(x, -1, NULL));
+    raw_body_init(&b, 2);
+    raw_body_call(&b, xid, MPMI_OP_ACQUIRE, 2);
+    msgpack_pack_int(&b.pk, 7);
+    msgpack_pack_int(&b.pk, -1);
+    raw_body_call(&b, yid, MPMI_OP_RELEASE, 1);
+    msgpack_pack_int(&b.pk, 7);
+    raw_send(&r, b.b.data, b.b.len);
+    mpmi_buf_free(&b.b);
+    sleep_ms(200); /* R parked on X */
+    OK(mpm_lock_release(x));
+    p = raw_recv(&r, &blen);
+    cr_assert_eq(raw_parse_reply(p, blen, res, 2), 2);
+    cr_assert_eq(res[0].status, 0, "acquire X: %s", res[0].msg);
+    cr_assert_eq(res[1].status, 0, "release Y: %s", res[1].msg);
+
+    int64_t end = now_ms() + 3000;
+    while (sec_v_rc == 1 && now_ms() < end)
+        sleep_ms(5);
+    int hung = sec_v_rc == 1;
+    raw r2;
+    if (hung) raw_connect(&r2, &RAW); /* an unrelated event wakes mpmd: the test can end */
+    pthread_join(t, NULL);
+    if (hung) raw_close(&r2);
+    raw_close(&r);
+    cr_assert(!hung, "a waiter for a free lock waited 3 s: a deferred hand-off was never run");
+    cr_assert_eq(sec_v_rc, 0);
+    OK(mpm_lock_release(sec_y));
+    mpm_lock_close(x);
+    mpm_lock_close(sec_y);
 }

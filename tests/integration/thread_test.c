@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1476,5 +1477,110 @@ Test(thread, a_threads_close_comes_before_its_own_next_call, .timeout = 60)
                  "in %d of %d rounds (the first: %d) the count right after the close still "
                  "held the closed object",
                  seen, T8_ROUNDS, first);
+    thr_assert_no_objects();
+}
+
+/*---- a pipelined close, and connections given back with its reply unread -------------------*/
+
+typedef struct close_race {
+    mpm_dict *d;
+    mpm_list *l;
+    size_t bign;
+    char *big;
+    atomic_int go, b_rc, a_rc, a_done, b_done;
+} close_race;
+
+/* B: a call that holds the connection A's close went on, then gives it back
+ * with A's reply unread (a value over the frame limit fails before it is
+ * sent) or read late (a large value that goes). */
+static void *close_race_b(void *arg)
+{
+    close_race *r = arg;
+    while (!atomic_load(&r->go))
+        t_sleep_ms(0);
+    atomic_store(&r->b_rc, mpm_dict_set(r->d, MPM_STR("big"), MPM_STRN(r->big, r->bign)));
+    atomic_store(&r->b_done, 1);
+    return NULL;
+}
+
+/* A: closes a handle (its DECREF pipelined), lets B take the connection,
+ * then calls: it must wait for its reply to be read, and be woken. */
+static void *close_race_a(void *arg)
+{
+    close_race *r = arg;
+    mpm_list_close(r->l);
+    atomic_store(&r->go, 1);
+    t_sleep_ms(5);
+    atomic_store(&r->a_rc, mpm_ping(thr_m));
+    atomic_store(&r->a_done, 1);
+    return NULL;
+}
+
+static void close_race_start(close_race *r, size_t bign, pthread_t *a, pthread_t *b)
+{
+    memset(r, 0, sizeof *r);
+    r->bign = bign;
+    r->big = malloc(bign);
+    cr_assert_not_null(r->big);
+    memset(r->big, 'x', bign);
+    T_OK(mpm_dict_new(thr_m, &r->d));
+    T_OK(mpm_list_new(thr_m, &r->l));
+    cr_assert_eq(pthread_create(b, NULL, close_race_b, r), 0);
+    cr_assert_eq(pthread_create(a, NULL, close_race_a, r), 0);
+}
+
+Test(thread, a_close_is_not_lost_behind_a_call_that_fails_before_it_is_sent, .timeout = 60)
+{
+    close_race r;
+    pthread_t a, b;
+    close_race_start(&r, 70u << 20, &a, &b); /* over the 64 MiB frame limit */
+    int64_t end = t_now_ms() + 5000;
+    while (!atomic_load(&r.a_done) && t_now_ms() < end)
+        t_sleep_ms(5);
+    int stuck = !atomic_load(&r.a_done);
+    if (stuck) T_OK(mpm_ping(thr_m)); /* wakes A, so the test can end */
+    thr_join(a);
+    thr_join(b);
+    cr_assert(!stuck, "a call after a pipelined close waited 5 s for a connection given back");
+    cr_assert_eq(atomic_load(&r.b_rc), MPM_ETOOBIG);
+    cr_assert_eq(atomic_load(&r.a_rc), 0);
+    mpm_dict_close(r.d);
+    free(r.big);
+    thr_assert_no_objects();
+}
+
+/* fork while a thread waits for its close's reply: the child, which has no
+ * such thread, closes the inherited manager without waiting for it. */
+Test(thread, a_child_forked_while_a_thread_waits_on_a_close_closes_the_manager, .timeout = 60)
+{
+    close_race r;
+    pthread_t a, b;
+    close_race_start(&r, 48u << 20, &a, &b); /* goes: B holds the connection a while */
+    t_sleep_ms(15);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        alarm(20);
+        mpm_manager_close(thr_m);
+        _exit(0);
+    }
+    int st = -1, done = 0;
+    int64_t end = t_now_ms() + 5000;
+    while (!done && t_now_ms() < end) {
+        done = waitpid(pid, &st, WNOHANG) == pid;
+        if (!done) t_sleep_ms(5);
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    thr_join(a);
+    thr_join(b);
+    cr_assert(done, "the child hung in mpm_manager_close");
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    cr_assert_eq(atomic_load(&r.b_rc), 0, "B: %s", mpm_strerror(atomic_load(&r.b_rc)));
+    cr_assert_eq(atomic_load(&r.a_rc), 0);
+    mpm_dict_close(r.d);
+    free(r.big);
     thr_assert_no_objects();
 }
