@@ -1485,7 +1485,8 @@ Test(refs, collected_objects_answer_their_parked_calls_and_forget_their_holders)
     srv_finish();
 }
 
-/*==== defects found in review: these fail until fixed ==========================================*/
+/*==== regressions: defects found in review, each described as it was (all fixed; each test
+ * failed before its fix) ======================================================================*/
 
 /* server/types/dict.c dict_update_from (and list.c list_extend_from) copy
  * another container's stored references into this one on the server, but
