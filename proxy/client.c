@@ -238,13 +238,21 @@ static ssize_t client_spin_recv(mpmi_cconn *c, int64_t *t0)
     if (c->spin_us == 0) c->spin_us = lim;
     *t0 = client_now_us();
     int64_t end = *t0 + c->spin_us;
+    /* Yield first: if mpmd (or another process) is waiting for this CPU,
+     * polling would only keep it from the reply.  With nobody waiting the
+     * yield returns at once (~1 µs, while mpmd works on the request); if it
+     * took longer, somebody ran: this CPU is crowded (more processes than
+     * CPUs), so go on yielding instead of spinning. */
+    sched_yield();
+    int crowded = client_now_us() - *t0 > 3;
     do {
         ssize_t r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, MSG_DONTWAIT);
         if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
             if (c->spin_us < lim) c->spin_us = c->spin_us * 2 > lim ? lim : c->spin_us * 2;
             return r;
         }
-        __builtin_ia32_pause();
+        if (crowded) sched_yield();
+        else __builtin_ia32_pause();
     } while (client_now_us() < end);
     return -2;
 }

@@ -571,10 +571,13 @@ static int conn_drain(mpmi_conn *c)
     return rc;
 }
 
+/* After requests from two clients, polling yields for this long. */
+#define LOOP_MULTI_US 1000
+static int64_t loop_now_us(void);
+
 static void conn_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
 {
     mpmi_conn *c = (mpmi_conn *)ev;
-    (void)s;
     if (events & EPOLLOUT) {
         while (c->out.len) {
             ssize_t w = send(c->ev.fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -593,6 +596,11 @@ static void conn_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
         conn_interest(c);
     }
     if ((events & EPOLLIN) && !c->busy) {
+        if (c != s->last_in) {
+            /* requests from more than one client: see loop_spin_wait */
+            s->last_in = c;
+            s->multi_until = loop_now_us() + LOOP_MULTI_US;
+        }
         for (int rounds = 0; rounds < 4; rounds++) {
             if (mpmi_buf_reserve(&c->in, 64 * 1024)) {
                 mpmi_conn_close(c, "out of memory");
@@ -953,13 +961,19 @@ static int loop_spin_wait(mpmi_srv *s, struct epoll_event *evs, int max)
 {
     if (s->spin_us == 0) s->spin_us = 1;
     int64_t end = loop_now_us() + s->spin_us;
-    do {
+    for (;;) {
         int n = epoll_wait(s->epfd, evs, max, 0);
         if (n != 0) {
             if (n > 0) s->spin_us = s->spin_us * 2 > s->spin_max ? s->spin_max : s->spin_us * 2;
             return n < 0 ? 0 : n;
         }
-    } while (loop_now_us() < end);
+        int64_t now = loop_now_us();
+        if (now >= end) break;
+        /* whom we poll for may be waiting for this CPU: a lock's releaser
+         * (deferred hand-off), or one of several busy clients (more
+         * processes than CPUs); a yield costs ~1 µs when nobody is */
+        if (s->deferred || now < s->multi_until) sched_yield();
+    }
     if (s->spin_us > 1) s->spin_us /= 2; /* a 1 µs window still notices a busy client */
     return 0;
 }
@@ -1003,9 +1017,12 @@ int mpmi_srv_run(mpmi_srv *s)
         s->loop_iter++;
         int spun = timeout != 0 && s->spin_max;
         int n = spun ? loop_spin_wait(s, evs, 64) : 0;
-        if (n == 0 && s->deferred && !spun && timeout != 0) {
-            /* not polling (one CPU, say): whoever the put-off work waits for
-             * (a lock's releaser) runs only once we sleep; give it a moment */
+        if (n == 0 && s->deferred && timeout != 0) {
+            /* whoever the put-off work waits for (a lock's releaser) may
+             * need longer than the poll (its CPU shared with us or another
+             * process, or no polling on one CPU): give it a moment, or its
+             * turn ends at the first release and the lock favours whoever
+             * happens to run on the other CPU */
             sched_yield(); /* on one CPU it runs now, and no timer is armed */
             n = epoll_wait(s->epfd, evs, 64, 0);
             if (n == 0) {

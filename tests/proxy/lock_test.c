@@ -496,6 +496,59 @@ Test(lock, processes_that_loop_on_the_lock_all_get_turns)
     lock_assert_no_objects();
 }
 
+#define LOCK_CROWD 8
+#define LOCK_CROWD_MS 1500
+
+/* More processes than CPUs loop on one lock.  Each gets turns of the same
+ * length; one that shares a CPU with mpmd needs longer to come back after a
+ * release, and mpmd must wait for it (not end its turn at the first release)
+ * or it gets a few pairs per turn while the others get hundreds.  Its pairs
+ * are slower, so the counts differ, but not by 4 times (they did by 10-20). */
+Test(lock, more_processes_than_cpus_share_the_lock_evenly)
+{
+    mpm_lock *l = lock_new();
+    int res[2];
+    cr_assert_eq(pipe(res), 0);
+    int64_t start = t_now_ms() + 300;
+    pid_t pids[LOCK_CROWD];
+    for (int p = 0; p < LOCK_CROWD; p++) {
+        pids[p] = fork();
+        cr_assert_neq(pids[p], -1);
+        if (pids[p] == 0) {
+            int64_t pairs = 0;
+            bool b;
+            close(res[0]);
+            if (mpm_lock_locked(l, &b)) _exit(1);
+            while (t_now_ms() < start) t_sleep_ms(1);
+            while (t_now_ms() < start + LOCK_CROWD_MS) {
+                if (mpm_lock_acquire(l, 10000, NULL)) _exit(2);
+                if (mpm_lock_release(l)) _exit(3);
+                pairs++;
+            }
+            if (write(res[1], &pairs, sizeof pairs) != (ssize_t)sizeof pairs) _exit(4);
+            _exit(0);
+        }
+    }
+    close(res[1]);
+    int64_t least = INT64_MAX, most = 0;
+    for (int p = 0; p < LOCK_CROWD; p++) {
+        int64_t pairs;
+        cr_assert_eq(read(res[0], &pairs, sizeof pairs), (ssize_t)sizeof pairs, "a child did not report");
+        if (pairs < least) least = pairs;
+        if (pairs > most) most = pairs;
+    }
+    close(res[0]);
+    for (int p = 0; p < LOCK_CROWD; p++)
+        cr_assert_eq(t_wait_child(pids[p]), 0, "child %d failed", p);
+    fprintf(stderr, "lock_test: %d processes on one lock: pairs per process %lld .. %lld\n", LOCK_CROWD,
+            (long long)least, (long long)most);
+    cr_assert_geq(least * 4, most, "one process made %lld pairs, another %lld", (long long)least,
+                  (long long)most);
+    cr_assert(!lock_locked(l));
+    mpm_lock_close(l);
+    lock_assert_no_objects();
+}
+
 #define LOCK_PROCS 8
 #define LOCK_INCS 2000
 
