@@ -2,6 +2,7 @@
  * (one key for 1, 1.0 and True; insertion order; Python's error messages),
  * bulk and batched use, concurrent writers from forked processes. */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 #include <mpm/mpm.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -740,7 +741,13 @@ Test(dict, new_from_copies_a_value)
     no_leftovers();
 }
 
-Test(dict, repr_and_print)
+/* Criterion runs this besides the suite's init */
+static void dict_redirect_stdout(void)
+{
+    cr_redirect_stdout();
+}
+
+Test(dict, repr_and_print, .init = dict_redirect_stdout)
 {
     mpm_dict *d = new_dict();
     mpm_val l[] = {MPM_INT(1), MPM_FLOAT(2.5), MPM_NONE};
@@ -756,6 +763,8 @@ Test(dict, repr_and_print)
     OK(mpm_dict_print(d));
     mpm_dict_close(d);
     no_leftovers();
+    fflush(stdout);
+    cr_assert_stdout_eq_str("{'a': [1, 2.5, None], 'b': {'x': b'\\x00'}, \"it's\": False}\n");
 }
 
 Test(dict, values_nested_32_levels_as_documented)

@@ -1,6 +1,7 @@
 /* value_test.c - mpm_value_*: typecodes and their ranges, Python's error
  * messages, atomic add and compare-and-set across processes. */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,30 @@ static size_t value_objects(void)
 }
 
 /*---- creation ------------------------------------------------------------------*/
+
+/* Criterion runs this besides the suite's init */
+static void value_redirect_stdout(void)
+{
+    cr_redirect_stdout();
+}
+
+/* mpm_handle_print serves every type (Value has no print of its own), and
+ * mpm_val_print prints local values the same way. */
+Test(value, handle_print_and_val_print_write_the_repr_and_a_newline, .init = value_redirect_stdout)
+{
+    mpm_value *v = value_new('i', MPM_INT(5));
+    cr_assert_eq(mpm_handle_print(v), 0, "%s", mpm_last_error());
+    mpm_val items[] = {MPM_INT(1), MPM_STR("it's"), MPM_FLOAT(0.25), MPM_NONE};
+    cr_assert_eq(mpm_val_print(MPM_LIST(items, 4)), 0);
+    cr_assert_eq(mpm_handle_print(NULL), MPM_EINVAL);
+    /* inside a batch the answer is not there yet: refused, nothing printed */
+    cr_assert_eq(mpm_batch_begin(value_m), 0);
+    cr_assert_eq(mpm_handle_print(v), MPM_EBATCH);
+    cr_assert_eq(mpm_batch_exec(value_m, NULL, 0), 0);
+    mpm_value_close(v);
+    fflush(stdout);
+    cr_assert_stdout_eq_str("Value('i', 5)\n[1, \"it's\", 0.25, None]\n");
+}
 
 Test(value, new_stores_initial_value_and_typecode)
 {
