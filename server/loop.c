@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sodium.h>
@@ -957,6 +958,26 @@ static int64_t loop_now_us(void)
 /* How long a sleeping loop waits for input before doing deferred work. */
 #define LOOP_DEFER_US 200
 
+/* epoll_wait for up to us microseconds: epoll_pwait2 (Linux 5.11), else
+ * (ENOSYS: an older kernel, or valgrind, which does not know it) ppoll on
+ * the epoll descriptor; epoll_wait's milliseconds would be 5 times too long.
+ * Returns the events (0 on error). */
+static int loop_wait_us(mpmi_srv *s, struct epoll_event *evs, int max, long us)
+{
+    static int no_pwait2;
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    int n = -1;
+    if (!no_pwait2) {
+        n = epoll_pwait2(s->epfd, evs, max, &ts, NULL);
+        if (n < 0 && errno == ENOSYS) no_pwait2 = 1;
+    }
+    if (no_pwait2) {
+        struct pollfd p = {.fd = s->epfd, .events = POLLIN};
+        n = ppoll(&p, 1, &ts, NULL) > 0 ? epoll_wait(s->epfd, evs, max, 0) : 0;
+    }
+    return n < 0 ? 0 : n;
+}
+
 static int loop_spin_wait(mpmi_srv *s, struct epoll_event *evs, int max)
 {
     if (s->spin_us == 0) s->spin_us = 1;
@@ -1025,11 +1046,7 @@ int mpmi_srv_run(mpmi_srv *s)
              * happens to run on the other CPU */
             sched_yield(); /* on one CPU it runs now, and no timer is armed */
             n = epoll_wait(s->epfd, evs, 64, 0);
-            if (n == 0) {
-                struct timespec ts = {0, LOOP_DEFER_US * 1000};
-                n = epoll_pwait2(s->epfd, evs, 64, &ts, NULL);
-            }
-            if (n < 0) n = 0;
+            if (n == 0) n = loop_wait_us(s, evs, 64, LOOP_DEFER_US);
         }
         if (n == 0 && s->deferred) {
             /* nothing came while polling: do the put-off work before sleeping */

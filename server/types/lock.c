@@ -4,19 +4,9 @@
  * any caller may release as in Python: the owner is who must give it back if
  * its process dies, and who a Condition over the lock lets wait and notify.
  * A caller that finds the lock held is parked in a FIFO, and the lock goes to
- * the oldest waiter - not always at once.  A process that releases and
- * acquires in a loop would otherwise hand the lock to a sleeping process at
- * every turn, and 8 contending processes would do half of one's pairs.  So a
- * release with waiters leaves the lock free until the loop has looked for
- * input once more (mpmi_defer; up to LOOP_DEFER_US when mpmd does not poll),
- * and an acquire that arrives by then takes it (barging) - but only within
- * the turn of LOCK_BARGE_MS that the holder gets from its first release: the
- * next release or barging attempt after it hands the lock to the oldest
- * waiter.  So waiters are served in arrival order, each holder gets a turn of
- * the same length, and nobody waits longer than the turns of those ahead (Go's
- * sync.Mutex does the like with 1 ms).  A lock passed to and fro, whose
- * releaser does not come back, stops deferring for a while (LOCK_MISSES).
- * A Condition's waiter getting its lock back is never kept waiting for it.
+ * the oldest waiter - not always at once: a releaser that comes straight back
+ * may keep it for a bounded turn (turns.h).  A Condition's waiter getting its
+ * lock back is never kept waiting for it.
  * Invariant: a free lock has waiters only while a hand-off is deferred.
  *
  * Beyond Python: every grant of the lock to a new owner gets a fencing token,
@@ -31,16 +21,10 @@
 #include <stdlib.h>
 
 #include "lockcore.h"
+#include "turns.h"
 
 /* Longer than any real wait: treated as no deadline (and no overflow of now + t). */
 #define LOCK_FOREVER_MS (INT64_MAX / 4)
-/* How long the oldest waiter may be passed over by bargers (see above). */
-#define LOCK_BARGE_MS 5
-/* After LOCK_MISSES deferred hand-offs in a row that no barger used (the
- * releaser does not come back: processes passing the lock to and fro), hand
- * off at once for LOCK_STRICT_MS: the deferral would only delay them. */
-#define LOCK_MISSES 3
-#define LOCK_STRICT_MS 50
 
 typedef struct mpmi_lock {
     mpmi_obj base;
@@ -52,10 +36,7 @@ typedef struct mpmi_lock {
     int owner_died;            /* a holder died: the next ACQUIRE answer says so */
     mpmi_waitq q;              /* parked acquirers, oldest first */
     mpmi_lockcore_link *links; /* Conditions over this lock */
-    const mpmi_waiter *head_w; /* the oldest waiter when last looked at ... */
-    int64_t head_since;        /* ... and since when it has been first in line */
-    int64_t strict_until;      /* no deferred hand-off before (monotonic ms) */
-    int misses;                /* deferred hand-offs in a row no barger used */
+    mpmi_turns turns;          /* bounded barging (turns.h) */
 } mpmi_lock;
 
 /* w->data of a Condition's re-acquire (an ACQUIRE's is NULL): its answer. */
@@ -118,9 +99,7 @@ static void lock_handoff(mpmi_lock *l)
     while (!l->held && l->q.head) {
         mpmi_waiter *w = l->q.head;
         mpmi_waitq_unlink(&l->q, w);
-        /* the next waiter's turn is counted from when this one, woken,
-         * first releases: its wake-up does not eat its share */
-        l->head_w = NULL;
+        mpmi_turns_handed_over(&l->turns);
         if (lock_take(l, w->session, w->thread, w->arg)) {
             mpmi_answer_err(w, MPM_ENOMEM, "MemoryError");
             continue;
@@ -132,30 +111,15 @@ static void lock_handoff(mpmi_lock *l)
 static void lock_run_deferred(mpmi_obj *o)
 {
     mpmi_lock *l = (mpmi_lock *)o;
-    if (l->held) {
-        l->misses = 0; /* a barger took it */
-    } else if (l->q.head && ++l->misses >= LOCK_MISSES) {
-        l->misses = 0;
-        l->strict_until = mpmi_now_ms() + LOCK_STRICT_MS;
-    }
+    mpmi_turns_deferred_ran(&l->turns, l->held, &l->q);
     lock_handoff(l);
-}
-
-/* How long (ms) the oldest waiter has been first in line. */
-static int64_t lock_head_age(mpmi_lock *l, int64_t now)
-{
-    if (l->q.head != l->head_w) {
-        l->head_w = l->q.head;
-        l->head_since = now;
-    }
-    return now - l->head_since;
 }
 
 /* w leaves the queue without the lock: never keep a pointer to it. */
 static void lock_forget(mpmi_lock *l, mpmi_waiter *w)
 {
     mpmi_waitq_unlink(&l->q, w);
-    if (l->head_w == w) l->head_w = NULL;
+    mpmi_turns_forget(&l->turns, w);
 }
 
 static void lock_on_timeout(mpmi_waiter *w)
@@ -195,8 +159,7 @@ static int lock_acquire(mpmi_obj *o, mpmi_call *c)
         msgpack_pack_uint64(c->pk, l->token);
         return mpmi_ok(msgpack_pack_false(c->pk));
     }
-    if (!l->held && l->q.head &&
-        (l->q.head->data || lock_head_age(l, mpmi_now_ms()) >= LOCK_BARGE_MS)) {
+    if (!l->held && l->q.head && (l->q.head->data || mpmi_turns_head_due(&l->turns, &l->q))) {
         /* the oldest waiter has been passed over long enough, or is a
          * Condition's waiter getting its lock back: its turn */
         mpmi_undefer(o);
@@ -237,10 +200,9 @@ static int lock_release(mpmi_obj *o, mpmi_call *c)
     /* a plain Lock may be released by anyone (Python): the owner's session
      * stops holding it all the same */
     lock_drop(l);
-    /* the releaser may be back at once: see the top */
-    int64_t now = l->q.head ? mpmi_now_ms() : 0;
-    if (l->q.head && !l->q.head->data && now >= l->strict_until &&
-        lock_head_age(l, now) < LOCK_BARGE_MS)
+    /* the releaser may be back at once (turns.h); a Condition's waiter is not
+     * kept waiting */
+    if (l->q.head && !l->q.head->data && mpmi_turns_may_defer(&l->turns, &l->q))
         mpmi_defer(o);
     else
         lock_handoff(l);

@@ -1,15 +1,17 @@
 /* semaphore.c - Python's Semaphore and BoundedSemaphore.
  *
  * value counts the free permits.  A caller that finds none is parked in a FIFO
- * list; a release hands permits straight to the oldest waiters, so a newcomer
- * can never take a permit from under one who waited (no barging).  Invariant:
- * while anyone waits, value is 0.
+ * list, and released permits go to the oldest waiters - the last one not
+ * always at once: a releaser that comes straight back may keep it for a
+ * bounded turn, as with a Lock (turns.h).  A newcomer never takes a permit
+ * from under a waiter outside that turn.  Invariant: while anyone waits,
+ * value is 0, or 1 while a hand-off is deferred.
  *
  * Beyond Python: permits are counted per session (and mpmi_hold'ed), so the
  * permits of a process that dies are given back and its place is not lost. */
 #include <stdlib.h>
 
-#include "../server.h"
+#include "turns.h"
 
 /* Longer than any real wait: treated as no deadline (and no overflow of now + t). */
 #define SEM_FOREVER_MS (INT64_MAX / 4)
@@ -21,6 +23,8 @@ typedef struct mpmi_sem {
     int bounded;
     mpmi_waitq q;  /* parked acquirers, oldest first */
     mpmi_map held; /* session id -> permits that session holds */
+    mpmi_turns turns; /* bounded barging (turns.h) */
+    int barged;       /* a permit was taken while a hand-off was deferred */
 } mpmi_sem;
 
 /*---- waiters -----------------------------------------------------------------*/
@@ -48,12 +52,13 @@ static void sem_pack_taken(msgpack_packer *pk)
     msgpack_pack_false(pk);
 }
 
-/* Hand free permits to the oldest waiters. */
-static void sem_wake(mpmi_sem *s)
+/* Hand free permits to the oldest waiters, keeping back keep of them. */
+static void sem_wake_keep(mpmi_sem *s, int64_t keep)
 {
-    while (s->value > 0 && s->q.head) {
+    while (s->value > keep && s->q.head) {
         mpmi_waiter *w = s->q.head;
         mpmi_waitq_unlink(&s->q, w);
+        mpmi_turns_handed_over(&s->turns);
         if (sem_take(s, w->session)) {
             mpmi_answer_err(w, MPM_ENOMEM, "MemoryError");
             continue;
@@ -63,16 +68,39 @@ static void sem_wake(mpmi_sem *s)
     }
 }
 
+/* Hand every free permit to the oldest waiters (no turn is waited for). */
+static void sem_wake(mpmi_sem *s)
+{
+    mpmi_undefer(&s->base);
+    sem_wake_keep(s, 0);
+}
+
+static void sem_run_deferred(mpmi_obj *o)
+{
+    mpmi_sem *s = (mpmi_sem *)o;
+    mpmi_turns_deferred_ran(&s->turns, s->barged, &s->q);
+    s->barged = 0;
+    sem_wake_keep(s, 0);
+}
+
+/* w leaves the queue without a permit: never keep a pointer to it. */
+static void sem_forget(mpmi_waiter *w)
+{
+    mpmi_sem *s = (mpmi_sem *)w->obj;
+    mpmi_waitq_unlink(&s->q, w);
+    mpmi_turns_forget(&s->turns, w);
+}
+
 static void sem_on_timeout(mpmi_waiter *w)
 {
-    mpmi_waitq_unlink(&((mpmi_sem *)w->obj)->q, w);
+    sem_forget(w);
     msgpack_pack_false(mpmi_answer_pk(w));
     mpmi_answer_done(w);
 }
 
 static void sem_on_drop(mpmi_waiter *w)
 {
-    mpmi_waitq_unlink(&((mpmi_sem *)w->obj)->q, w);
+    sem_forget(w);
 }
 
 /*---- methods -----------------------------------------------------------------*/
@@ -86,8 +114,14 @@ static int sem_acquire(mpmi_obj *o, mpmi_call *c)
     if (rc || (rc = mpmi_arg_int_opt(c, 1, -1, &timeout))) return rc;
     if (timeout < -1)
         return mpmi_fail(c, MPM_EVALUE, "ValueError: timeout must be -1 (none) or >= 0");
-    if (s->value > 0 && !s->q.head) {
+    if (s->value > 0 && mpmi_turns_head_due(&s->turns, &s->q)) {
+        /* a deferred hand-off whose oldest waiter was passed over long
+         * enough: its turn */
+        sem_wake(s);
+    }
+    if (s->value > 0) {
         if (sem_take(s, mpmi_call_session(c))) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
+        if (s->q.head) s->barged = 1;
         sem_pack_taken(c->pk);
         return 0;
     }
@@ -125,7 +159,17 @@ static int sem_release(mpmi_obj *o, mpmi_call *c)
             mpmi_unhold(o->srv, session, o);
     }
     s->value += n;
-    sem_wake(s);
+    /* the releaser may be back at once (turns.h): all but one permit go to
+     * waiters now, the last when mpmd has looked for its acquire */
+    if (mpmi_turns_may_defer(&s->turns, &s->q)) {
+        sem_wake_keep(s, 1);
+        if (s->q.head && !s->base.deferred) {
+            s->barged = 0;
+            mpmi_defer(o);
+        }
+    } else {
+        sem_wake(s);
+    }
     return mpmi_ok(msgpack_pack_nil(c->pk));
 }
 
@@ -228,6 +272,7 @@ const mpmi_type mpmi_type_semaphore = {
     .repr = sem_repr,
     .copy = sem_copy,
     .session_gone = sem_session_gone,
+    .run_deferred = sem_run_deferred,
     .methods = sem_methods,
 };
 
@@ -239,5 +284,6 @@ const mpmi_type mpmi_type_bounded_semaphore = {
     .repr = sem_repr,
     .copy = sem_copy,
     .session_gone = sem_session_gone,
+    .run_deferred = sem_run_deferred,
     .methods = sem_methods,
 };

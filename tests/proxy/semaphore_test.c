@@ -1,6 +1,6 @@
 /* semaphore_test.c - mpm_semaphore_*: Semaphore and BoundedSemaphore, their
- * errors in Python's words, timeouts, FIFO hand-off, and permits given back
- * when the process holding them dies.
+ * errors in Python's words, timeouts, FIFO hand-off with bounded turns, and
+ * permits given back when the process holding them dies.
  *
  * Forked children never call cr_* (nng inside Criterion panics after fork):
  * they report by exit status only. */
@@ -238,7 +238,7 @@ Test(semaphore, acquire_cannot_be_batched_but_release_can)
     sem_assert_no_objects();
 }
 
-/*---- waiting threads: FIFO, no barging -------------------------------------------*/
+/*---- waiting threads: FIFO, bounded turns -----------------------------------------*/
 
 #define SEM_NWAITERS 4
 
@@ -281,7 +281,7 @@ static void sem_start_waiter(pthread_t *t, sem_waiter *w)
     t_sleep_ms(150);
 }
 
-Test(semaphore, waiters_get_permits_in_arrival_order_without_barging)
+Test(semaphore, waiters_get_permits_in_arrival_order)
 {
     mpm_semaphore *s = sem_new(0, false);
     atomic_int seq = 0;
@@ -293,19 +293,75 @@ Test(semaphore, waiters_get_permits_in_arrival_order_without_barging)
     }
     for (int i = 0; i < SEM_NWAITERS; i++) {
         T_OK(mpm_semaphore_release(s, 1));
-        /* the permit went straight to the oldest waiter: none is left to take */
-        t_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");
         int64_t end = t_now_ms() + 5000;
         while (atomic_load(&seq) < i + 1 && t_now_ms() < end)
             t_sleep_ms(2);
         cr_assert_eq(atomic_load(&seq), i + 1, "release %d woke nobody", i);
         cr_assert_eq(w[i].order, i + 1, "waiter %d was served as number %d", i, w[i].order);
+        /* the permit went to the oldest waiter: none is left to take */
+        t_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");
         cr_assert_eq(sem_value(s), 0);
     }
     for (int i = 0; i < SEM_NWAITERS; i++) {
         pthread_join(t[i], NULL);
         cr_assert_eq(w[i].rc, 0, "waiter %d: %d", i, w[i].rc);
     }
+    mpm_semaphore_close(s);
+    sem_assert_no_objects();
+}
+
+/* Two threads loop acquire+release on Semaphore(1).  Handing the permit to
+ * the waiter at every release would make them alternate, one pair each (and
+ * every pair wait for a sleeping thread); with turns (turns.h) a releaser
+ * that is straight back keeps it for a while, and then the other gets it. */
+#define SEM_TURN_MS 400
+
+typedef struct sem_looper {
+    mpm_semaphore *s;
+    int me;
+    atomic_int *last;  /* who made the last pair (changed under the permit) */
+    atomic_int *runs;  /* how often the permit changed hands */
+    int64_t end;
+    int64_t pairs, rc;
+} sem_looper;
+
+static void *sem_looper_main(void *arg)
+{
+    sem_looper *l = arg;
+    while (t_now_ms() < l->end) {
+        if ((l->rc = mpm_semaphore_acquire(l->s, 10000))) return NULL;
+        if (atomic_exchange(l->last, l->me) != l->me) atomic_fetch_add(l->runs, 1);
+        l->pairs++;
+        if ((l->rc = mpm_semaphore_release(l->s, 1))) return NULL;
+    }
+    return NULL;
+}
+
+Test(semaphore, a_releaser_straight_back_keeps_the_permit_for_a_turn_then_the_waiter_gets_it)
+{
+    mpm_semaphore *s = sem_new(1, true);
+    int64_t v;
+    T_OK(mpm_semaphore_value(s, &v)); /* this thread's connection first */
+    atomic_int last = -1, runs = 0;
+    int64_t end = t_now_ms() + 100 + SEM_TURN_MS;
+    sem_looper l[2] = {{.s = s, .me = 0, .last = &last, .runs = &runs, .end = end},
+                       {.s = s, .me = 1, .last = &last, .runs = &runs, .end = end}};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, sem_looper_main, &l[1]), 0);
+    sem_looper_main(&l[0]);
+    pthread_join(t, NULL);
+    cr_assert_eq(l[0].rc, 0, "%lld", (long long)l[0].rc);
+    cr_assert_eq(l[1].rc, 0, "%lld", (long long)l[1].rc);
+    int64_t pairs = l[0].pairs + l[1].pairs;
+    fprintf(stderr, "semaphore_test: pairs %lld and %lld in %d runs\n", (long long)l[0].pairs,
+            (long long)l[1].pairs, atomic_load(&runs));
+    /* both got it, and not a pair at a time (handing over at every release,
+     * most runs were one pair long: 3-5 pairs a run on average) */
+    cr_assert_gt(l[0].pairs, 0);
+    cr_assert_gt(l[1].pairs, 0);
+    cr_assert_geq(pairs, 10 * (int64_t)atomic_load(&runs), "%lld pairs in %d runs", (long long)pairs,
+                  atomic_load(&runs));
+    cr_assert_eq(sem_value(s), 1);
     mpm_semaphore_close(s);
     sem_assert_no_objects();
 }
@@ -327,6 +383,31 @@ Test(semaphore, release_of_n_wakes_n_waiters_and_keeps_the_rest)
         cr_assert_eq(w[i].rc, 0, "waiter %d: %d", i, w[i].rc);
     }
     cr_assert_eq(sem_value(s), 2);
+    mpm_semaphore_close(s);
+    sem_assert_no_objects();
+}
+
+/* With waiters, all but the last released permit go at once; the last waits
+ * only until mpmd has looked for the releaser's own acquire (turns.h). */
+Test(semaphore, release_of_n_to_n_waiters_serves_them_all)
+{
+    mpm_semaphore *s = sem_new(0, false);
+    atomic_int seq = 0;
+    pthread_t t[3];
+    sem_waiter w[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (sem_waiter){.s = s, .timeout = 20000, .seq = &seq};
+        sem_start_waiter(&t[i], &w[i]);
+    }
+    int64_t t0 = t_now_ms();
+    T_OK(mpm_semaphore_release(s, 3));
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(w[i].rc, 0, "waiter %d: %d", i, w[i].rc);
+    }
+    cr_assert_lt(t_now_ms() - t0, 1000, "served after %lld ms", (long long)(t_now_ms() - t0));
+    cr_assert_eq(sem_value(s), 0);
+    t_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");
     mpm_semaphore_close(s);
     sem_assert_no_objects();
 }
