@@ -438,21 +438,22 @@ Test(lock, waiting_processes_get_the_lock_in_arrival_order)
 
 /*---- Lock: contention across processes -----------------------------------------------*/
 
-#define LOCK_LOOPERS 4
-#define LOCK_LOOP_MS 2000
+/* What lock_loop found: pairs in total, of the process with the fewest and
+ * the most, and the longest wait for an acquire (ms). */
+typedef struct lock_loop_result {
+    int64_t total, least, most, longest_wait;
+} lock_loop_result;
 
-/* LOCK_LOOPERS processes acquire and release in a loop for LOCK_LOOP_MS: a
- * releaser may take the lock straight back (barging), but only within its
- * turn, so nobody waits long.  Each child reports its pairs and its longest
- * wait for an acquire through a pipe. */
-Test(lock, processes_that_loop_on_the_lock_all_get_turns)
+/* nprocs processes acquire and release l in a loop for ms; each reports its
+ * pairs and its longest wait through a pipe. */
+static lock_loop_result lock_loop(mpm_lock *l, int nprocs, int ms)
 {
-    mpm_lock *l = lock_new();
     int res[2];
     cr_assert_eq(pipe(res), 0);
     int64_t start = t_now_ms() + 300; /* every child connected by then */
-    pid_t pids[LOCK_LOOPERS];
-    for (int p = 0; p < LOCK_LOOPERS; p++) {
+    pid_t pids[16];
+    cr_assert_leq(nprocs, 16);
+    for (int p = 0; p < nprocs; p++) {
         pids[p] = fork();
         cr_assert_neq(pids[p], -1);
         if (pids[p] == 0) {
@@ -461,7 +462,7 @@ Test(lock, processes_that_loop_on_the_lock_all_get_turns)
             close(res[0]);
             if (mpm_lock_locked(l, &b)) _exit(1);
             while (t_now_ms() < start) t_sleep_ms(1);
-            while (t_now_ms() < start + LOCK_LOOP_MS) {
+            while (t_now_ms() < start + ms) {
                 int64_t t0 = t_now_ms();
                 if (mpm_lock_acquire(l, 10000, NULL)) _exit(2);
                 if (t_now_ms() - t0 > r[1]) r[1] = t_now_ms() - t0;
@@ -473,31 +474,43 @@ Test(lock, processes_that_loop_on_the_lock_all_get_turns)
         }
     }
     close(res[1]);
-    int64_t total = 0, least = INT64_MAX, longest = 0;
-    for (int p = 0; p < LOCK_LOOPERS; p++) {
+    lock_loop_result out = {0, INT64_MAX, 0, 0};
+    for (int p = 0; p < nprocs; p++) {
         int64_t r[2];
         cr_assert_eq(read(res[0], r, sizeof r), (ssize_t)sizeof r, "a child did not report");
-        total += r[0];
-        if (r[0] < least) least = r[0];
-        if (r[1] > longest) longest = r[1];
+        out.total += r[0];
+        if (r[0] < out.least) out.least = r[0];
+        if (r[0] > out.most) out.most = r[0];
+        if (r[1] > out.longest_wait) out.longest_wait = r[1];
     }
     close(res[0]);
-    for (int p = 0; p < LOCK_LOOPERS; p++)
+    for (int p = 0; p < nprocs; p++)
         cr_assert_eq(t_wait_child(pids[p]), 0, "child %d failed", p);
-    fprintf(stderr, "lock_test: %d looping processes: %lld pairs, the fewest %lld, longest wait %lld ms\n",
-            LOCK_LOOPERS, (long long)total, (long long)least, (long long)longest);
+    fprintf(stderr,
+            "lock_test: %d looping processes: %lld pairs, per process %lld .. %lld, longest wait %lld ms\n",
+            nprocs, (long long)out.total, (long long)out.least, (long long)out.most,
+            (long long)out.longest_wait);
+    return out;
+}
+
+#define LOCK_LOOP_MS 2000
+
+/* A releaser may take the lock straight back (barging), but only within its
+ * turn, so nobody waits long. */
+Test(lock, processes_that_loop_on_the_lock_all_get_turns)
+{
+    mpm_lock *l = lock_new();
+    lock_loop_result r = lock_loop(l, 4, LOCK_LOOP_MS);
     /* turns are 5 ms: 3 turns ahead and their wake-ups take ~20 ms idle, a few
      * hundred on a loaded 2-CPU machine; a releaser that kept the lock for as
      * long as it came back in time would starve the others for the run */
-    cr_assert_lt(longest, LOCK_LOOP_MS * 3 / 4, "an acquire waited %lld ms", (long long)longest);
-    cr_assert_gt(least, 10, "a process made only %lld pairs", (long long)least);
+    cr_assert_lt(r.longest_wait, LOCK_LOOP_MS * 3 / 4, "an acquire waited %lld ms",
+                 (long long)r.longest_wait);
+    cr_assert_gt(r.least, 10, "a process made only %lld pairs", (long long)r.least);
     cr_assert(!lock_locked(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
 }
-
-#define LOCK_CROWD 8
-#define LOCK_CROWD_MS 1500
 
 /* More processes than CPUs loop on one lock.  Each gets turns of the same
  * length; one that shares a CPU with mpmd needs longer to come back after a
@@ -507,43 +520,9 @@ Test(lock, processes_that_loop_on_the_lock_all_get_turns)
 Test(lock, more_processes_than_cpus_share_the_lock_evenly)
 {
     mpm_lock *l = lock_new();
-    int res[2];
-    cr_assert_eq(pipe(res), 0);
-    int64_t start = t_now_ms() + 300;
-    pid_t pids[LOCK_CROWD];
-    for (int p = 0; p < LOCK_CROWD; p++) {
-        pids[p] = fork();
-        cr_assert_neq(pids[p], -1);
-        if (pids[p] == 0) {
-            int64_t pairs = 0;
-            bool b;
-            close(res[0]);
-            if (mpm_lock_locked(l, &b)) _exit(1);
-            while (t_now_ms() < start) t_sleep_ms(1);
-            while (t_now_ms() < start + LOCK_CROWD_MS) {
-                if (mpm_lock_acquire(l, 10000, NULL)) _exit(2);
-                if (mpm_lock_release(l)) _exit(3);
-                pairs++;
-            }
-            if (write(res[1], &pairs, sizeof pairs) != (ssize_t)sizeof pairs) _exit(4);
-            _exit(0);
-        }
-    }
-    close(res[1]);
-    int64_t least = INT64_MAX, most = 0;
-    for (int p = 0; p < LOCK_CROWD; p++) {
-        int64_t pairs;
-        cr_assert_eq(read(res[0], &pairs, sizeof pairs), (ssize_t)sizeof pairs, "a child did not report");
-        if (pairs < least) least = pairs;
-        if (pairs > most) most = pairs;
-    }
-    close(res[0]);
-    for (int p = 0; p < LOCK_CROWD; p++)
-        cr_assert_eq(t_wait_child(pids[p]), 0, "child %d failed", p);
-    fprintf(stderr, "lock_test: %d processes on one lock: pairs per process %lld .. %lld\n", LOCK_CROWD,
-            (long long)least, (long long)most);
-    cr_assert_geq(least * 4, most, "one process made %lld pairs, another %lld", (long long)least,
-                  (long long)most);
+    lock_loop_result r = lock_loop(l, 8, 1500);
+    cr_assert_geq(r.least * 4, r.most, "one process made %lld pairs, another %lld",
+                  (long long)r.least, (long long)r.most);
     cr_assert(!lock_locked(l));
     mpm_lock_close(l);
     lock_assert_no_objects();

@@ -366,50 +366,42 @@ Test(semaphore, a_releaser_straight_back_keeps_the_permit_for_a_turn_then_the_wa
     sem_assert_no_objects();
 }
 
-Test(semaphore, release_of_n_wakes_n_waiters_and_keeps_the_rest)
+/* nwait waiters park on a Semaphore(0); one release of n: all are served
+ * within a second and left permits stay free. */
+static void sem_release_to_waiters(int nwait, int64_t n)
 {
     mpm_semaphore *s = sem_new(0, false);
     atomic_int seq = 0;
-    pthread_t t[3];
-    sem_waiter w[3];
-    for (int i = 0; i < 3; i++) {
+    pthread_t t[4];
+    sem_waiter w[4];
+    cr_assert_leq(nwait, 4);
+    for (int i = 0; i < nwait; i++) {
         w[i] = (sem_waiter){.s = s, .timeout = 20000, .seq = &seq};
         sem_start_waiter(&t[i], &w[i]);
     }
-    /* five permits: three waiters served, two left free */
-    T_OK(mpm_semaphore_release(s, 5));
-    for (int i = 0; i < 3; i++) {
+    int64_t t0 = t_now_ms();
+    T_OK(mpm_semaphore_release(s, n));
+    for (int i = 0; i < nwait; i++) {
         pthread_join(t[i], NULL);
         cr_assert_eq(w[i].rc, 0, "waiter %d: %d", i, w[i].rc);
     }
-    cr_assert_eq(sem_value(s), 2);
+    cr_assert_lt(t_now_ms() - t0, 1000, "served after %lld ms", (long long)(t_now_ms() - t0));
+    cr_assert_eq(sem_value(s), n - nwait);
+    if (n == nwait) t_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");
     mpm_semaphore_close(s);
     sem_assert_no_objects();
+}
+
+Test(semaphore, release_of_n_wakes_n_waiters_and_keeps_the_rest)
+{
+    sem_release_to_waiters(3, 5); /* three waiters served, two permits left free */
 }
 
 /* With waiters, all but the last released permit go at once; the last waits
  * only until mpmd has looked for the releaser's own acquire (turns.h). */
 Test(semaphore, release_of_n_to_n_waiters_serves_them_all)
 {
-    mpm_semaphore *s = sem_new(0, false);
-    atomic_int seq = 0;
-    pthread_t t[3];
-    sem_waiter w[3];
-    for (int i = 0; i < 3; i++) {
-        w[i] = (sem_waiter){.s = s, .timeout = 20000, .seq = &seq};
-        sem_start_waiter(&t[i], &w[i]);
-    }
-    int64_t t0 = t_now_ms();
-    T_OK(mpm_semaphore_release(s, 3));
-    for (int i = 0; i < 3; i++) {
-        pthread_join(t[i], NULL);
-        cr_assert_eq(w[i].rc, 0, "waiter %d: %d", i, w[i].rc);
-    }
-    cr_assert_lt(t_now_ms() - t0, 1000, "served after %lld ms", (long long)(t_now_ms() - t0));
-    cr_assert_eq(sem_value(s), 0);
-    t_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");
-    mpm_semaphore_close(s);
-    sem_assert_no_objects();
+    sem_release_to_waiters(3, 3);
 }
 
 Test(semaphore, a_timed_out_waiter_leaves_the_queue)
