@@ -29,6 +29,9 @@ children, forked, each with its own connections to the manager):
                     each side, holding it, notifies and waits      µs (cond_handoff_us)
     lock_contend    --procs N (default 8) children loop acquire+release on one
                     manager.Lock() for the measuring time          total pairs/s (lock_contend<N>)
+    sem_pair        s = manager.Semaphore(1); s.acquire();
+                    s.release()                                   pairs/s
+    sem_contend     as lock_contend, on one manager.Semaphore(1)   total pairs/s (sem_contend<N>)
 
 Queues (not in `all`; q = manager.Queue(), unbounded):
 
@@ -113,19 +116,19 @@ def _cond_partner(c, stop):
     c.release()
 
 
-def _contender(lock, k, ready, go, go_w, deadline, pairs, done):
+def _contender(obj, k, ready, go, go_w, deadline, pairs, done):
     os.close(go_w)  # or the go pipe never reaches EOF
     for _ in range(20):  # connect and warm up before the start
-        lock.acquire()
-        lock.release()
+        obj.acquire()
+        obj.release()
     os.write(ready, b"r")
     os.read(go, 1)  # EOF: go
     end = deadline.value
     now = time.monotonic
     n = 0
     while True:
-        lock.acquire()
-        lock.release()
+        obj.acquire()
+        obj.release()
         n += 1
         t = now()
         if t >= end:
@@ -239,15 +242,16 @@ def cond_handoff(manager, seconds):
     return 1e6 / (2 * r)
 
 
-def lock_contend(manager, seconds, nprocs):
-    lock = manager.Lock()
+def contend(manager, seconds, nprocs, name):
+    """lock_contend (one manager.Lock()) or sem_contend (one manager.Semaphore(1))."""
+    obj = manager.Lock() if name == "lock_contend" else manager.Semaphore(1)
     deadline = multiprocessing.sharedctypes.RawValue("d", 0.0)
     pairs = multiprocessing.sharedctypes.RawArray("q", nprocs)
     done = multiprocessing.sharedctypes.RawArray("d", nprocs)
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
     kids = [multiprocessing.Process(target=_contender,
-                                    args=(lock, k, ready_w, go_r, go_w, deadline, pairs, done),
+                                    args=(obj, k, ready_w, go_r, go_w, deadline, pairs, done),
                                     daemon=True)
             for k in range(nprocs)]
     for p in kids:
@@ -255,7 +259,7 @@ def lock_contend(manager, seconds, nprocs):
     os.close(ready_w)
     os.close(go_r)
     for _ in range(nprocs):
-        assert os.read(ready_r, 1) == b"r", "a lock_contend helper did not start"
+        assert os.read(ready_r, 1) == b"r", f"a {name} helper did not start"
     os.close(ready_r)
     t0 = time.monotonic()
     deadline.value = t0 + seconds
@@ -263,7 +267,7 @@ def lock_contend(manager, seconds, nprocs):
     for p in kids:
         p.join()
         assert p.exitcode == 0, p.exitcode
-    print("anchor_python: lock_contend pairs per helper: " + " ".join(map(str, pairs)),
+    print(f"anchor_python: {name} pairs per helper: " + " ".join(map(str, pairs)),
           file=sys.stderr)
     return sum(pairs) / (max([t0] + list(done)) - t0)
 
@@ -342,8 +346,17 @@ def main():
                 emit("event_handoff_us", event_handoff(manager, a.seconds), "{:.2f}")
             elif op == "cond_handoff":
                 emit("cond_handoff_us", cond_handoff(manager, a.seconds), "{:.2f}")
-            elif op == "lock_contend":
-                emit(f"lock_contend{a.procs}", lock_contend(manager, a.seconds, a.procs))
+            elif op in ("lock_contend", "sem_contend"):
+                emit(f"{op}{a.procs}", contend(manager, a.seconds, a.procs, op))
+            elif op == "sem_pair":
+                sem = manager.Semaphore(1)
+
+                def f(i, sem=sem):
+                    sem.acquire()
+                    sem.release()
+
+                emit(op, run_timed(f, a.seconds))
+                del sem
             elif op == "queue_pair":
                 q = manager.Queue()
 

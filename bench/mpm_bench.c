@@ -39,6 +39,10 @@
  *   lock_contend  --procs N (default 8) child processes loop acquire+release
  *                 on one Lock for the measuring time, started together  total pairs/s
  *                 (printed as lock_contend<N>)
+ *   sem_pair      mpm_semaphore_acquire(s, -1) + mpm_semaphore_release(s, 1)
+ *                 on a Semaphore(1), one process, uncontended        pairs/s
+ *   sem_contend   as lock_contend, on one Semaphore(1)               total pairs/s
+ *                 (printed as sem_contend<N>)
  * Queues (not in `all`; an unbounded mpm_queue_new(m, &q, 0) each):
  *   queue_pair    mpm_queue_put(q, i, -1) + mpm_queue_get(q, -1), one client  pairs/s
  *   queue_4x4     4 producer and 4 consumer processes (forked as above) move
@@ -58,9 +62,10 @@
  * Output, one machine-readable line per figure:
  *   mpm <transport> <op> <value>       e.g.  mpm unix dict_set 65432
  * (create is printed as create_us, mem as mem_bytes_per_entry, the hand-offs
- * as event_handoff_us and cond_handoff_us, lock_contend as lock_contend8).  When the
- * server cannot be started on the transport (nng not built), every requested
- * figure is printed as n/a and the exit status is 3.
+ * as event_handoff_us and cond_handoff_us, lock_contend as lock_contend8,
+ * sem_contend as sem_contend8).  When the server cannot be started on the
+ * transport (nng not built), every requested figure is printed as n/a and the
+ * exit status is 3.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -238,10 +243,17 @@ static void op_lock_pair(void *ctx, long long i)
     check(mpm_lock_release(ctx), "lock_release");
 }
 
+static void op_sem_pair(void *ctx, long long i)
+{
+    (void)i;
+    check(mpm_semaphore_acquire(ctx, -1), "semaphore_acquire");
+    check(mpm_semaphore_release(ctx, 1), "semaphore_release");
+}
+
 /* Shared with the forked helpers (MAP_SHARED|MAP_ANONYMOUS, made before fork). */
 typedef struct shm_area {
     volatile int stop;        /* hand-offs: the partner exits at its next wake-up */
-    volatile double deadline; /* lock_contend: loop until this CLOCK_MONOTONIC time */
+    volatile double deadline; /* *_contend: loop until this CLOCK_MONOTONIC time */
     volatile long long pairs[64];
     volatile double done[64]; /* when each helper finished its last pair */
 } shm_area;
@@ -371,17 +383,43 @@ static double bench_cond_handoff(void)
     return 1e6 / (2 * r);
 }
 
-/* g_procs helpers loop acquire+release on one Lock until a common deadline;
- * returns the total pairs per second. */
-static double bench_lock_contend(void)
+/* What the contend helpers loop on: one Lock (lock_contend) or one
+ * Semaphore(1) (sem_contend); the rest of the measurement is the same. */
+typedef enum { CONTEND_LOCK, CONTEND_SEM } contend_kind;
+
+typedef struct contend_obj {
+    contend_kind kind;
+    mpm_lock *l;
+    mpm_semaphore *s;
+} contend_obj;
+
+/* In a helper: one acquire+release of o. */
+static void contend_pair(const contend_obj *o)
 {
+    if (o->kind == CONTEND_LOCK) {
+        child_check(mpm_lock_acquire(o->l, -1, NULL), "lock_acquire");
+        child_check(mpm_lock_release(o->l), "lock_release");
+    } else {
+        child_check(mpm_semaphore_acquire(o->s, -1), "semaphore_acquire");
+        child_check(mpm_semaphore_release(o->s, 1), "semaphore_release");
+    }
+}
+
+/* g_procs helpers loop acquire+release on one Lock or Semaphore(1) until a
+ * common deadline; returns the total pairs per second. */
+static double bench_contend(contend_kind kind)
+{
+    const char *name = kind == CONTEND_LOCK ? "lock_contend" : "sem_contend";
     int n = g_procs;
     if (n < 1 || n > 64) {
         fprintf(stderr, "mpm_bench: --procs must be 1..64\n");
         exit(2);
     }
-    mpm_lock *l;
-    check(mpm_lock_new(g_m, &l), "lock_new");
+    contend_obj o = {.kind = kind};
+    if (kind == CONTEND_LOCK)
+        check(mpm_lock_new(g_m, &o.l), "lock_new");
+    else
+        check(mpm_semaphore_new(g_m, &o.s, 1, false), "semaphore_new");
     shm_area *a = shm_new();
     int ready[2], go[2];
     if (pipe(ready) || pipe(go)) {
@@ -395,10 +433,8 @@ static double bench_lock_contend(void)
             close(ready[0]);
             close(go[1]);
             /* connect and warm up before the start */
-            for (int w = 0; w < 20; w++) {
-                child_check(mpm_lock_acquire(l, -1, NULL), "lock_acquire");
-                child_check(mpm_lock_release(l), "lock_release");
-            }
+            for (int w = 0; w < 20; w++)
+                contend_pair(&o);
             char ch = 'r';
             if (write(ready[1], &ch, 1) != 1) _exit(3);
             if (read(go[0], &ch, 1) != 0) _exit(4); /* EOF: go */
@@ -406,8 +442,7 @@ static double bench_lock_contend(void)
             long long pairs = 0;
             double t;
             do {
-                child_check(mpm_lock_acquire(l, -1, NULL), "lock_acquire");
-                child_check(mpm_lock_release(l), "lock_release");
+                contend_pair(&o);
                 pairs++;
             } while ((t = now_s()) < end);
             a->pairs[k] = pairs;
@@ -420,7 +455,7 @@ static double bench_lock_contend(void)
     for (int k = 0; k < n; k++) {
         char ch;
         if (read(ready[0], &ch, 1) != 1) {
-            fprintf(stderr, "mpm_bench: a lock_contend helper did not start\n");
+            fprintf(stderr, "mpm_bench: a %s helper did not start\n", name);
             exit(1);
         }
     }
@@ -431,16 +466,17 @@ static double bench_lock_contend(void)
     long long total = 0;
     double last = t0;
     for (int k = 0; k < n; k++) {
-        reap(kids[k], "lock_contend");
+        reap(kids[k], name);
         total += a->pairs[k];
         if (a->done[k] > last) last = a->done[k];
     }
+    fprintf(stderr, "mpm_bench: %s pairs per helper:", name);
     for (int k = 0; k < n; k++)
-        fprintf(stderr, "%s%lld", k ? " " : "mpm_bench: lock_contend pairs per helper: ",
-                a->pairs[k]);
+        fprintf(stderr, " %lld", a->pairs[k]);
     fprintf(stderr, "\n");
     munmap((void *)a, sizeof *a);
-    mpm_lock_close(l);
+    mpm_lock_close(o.l);
+    mpm_semaphore_close(o.s);
     return (double)total / (last - t0);
 }
 
@@ -612,10 +648,15 @@ static void run_op(const char *op, pid_t server_pid)
     } else if (strcmp(op, "cond_handoff") == 0) {
         printf("mpm %s cond_handoff_us %.2f\n", g_transport, bench_cond_handoff());
         fflush(stdout);
-    } else if (strcmp(op, "lock_contend") == 0) {
-        double r = bench_lock_contend();
-        printf("mpm %s lock_contend%d %.0f\n", g_transport, g_procs, r);
+    } else if (strcmp(op, "lock_contend") == 0 || strcmp(op, "sem_contend") == 0) {
+        double r = bench_contend(strcmp(op, "lock_contend") == 0 ? CONTEND_LOCK : CONTEND_SEM);
+        printf("mpm %s %s%d %.0f\n", g_transport, op, g_procs, r);
         fflush(stdout);
+    } else if (strcmp(op, "sem_pair") == 0) {
+        mpm_semaphore *s;
+        check(mpm_semaphore_new(g_m, &s, 1, false), "semaphore_new");
+        print_rate(op, run_timed(op_sem_pair, s, &i, NULL));
+        mpm_semaphore_close(s);
     } else if (strcmp(op, "queue_pair") == 0) {
         mpm_queue *q;
         check(mpm_queue_new(g_m, &q, 0), "queue_new");
@@ -810,14 +851,16 @@ static void usage(FILE *f)
     fputs("usage: mpm_bench [--transport unix|tcp|nng+ipc | --private | --url URL [--authkey KEY]\n"
           "                  [--server-pid PID]] [--mpmd PATH] [--mpmd-arg ARG ...]\n"
           "                 [--op ping,dict_set,dict_get,list_append,create,batch_set,mem|all]\n"
-          "                 [--op lock_pair,event_handoff,cond_handoff,lock_contend] [--procs N]\n"
+          "                 [--op lock_pair,event_handoff,cond_handoff,lock_contend,\n"
+          "                       sem_pair,sem_contend] [--procs N]\n"
           "                 [--op queue_pair,queue_4x4,queue_batch]\n"
           "                 [--seconds S | --count N] [--label NAME] [--server-cpu N]\n"
           "Prints lines 'mpm <transport> <op> <value>' (ops/s; create_us: µs per\n"
-          "dict_new+dict_close; batch_set: sets/s; mem_bytes_per_entry; lock_pair and\n"
-          "lock_contend<N>: acquire+release pairs/s; event_handoff_us, cond_handoff_us:\n"
-          "µs per one-way hand-off between two processes; queue_pair: put+get pairs/s;\n"
-          "queue_4x4, queue_batch100: items/s through one Queue).\n",
+          "dict_new+dict_close; batch_set: sets/s; mem_bytes_per_entry; lock_pair,\n"
+          "lock_contend<N>, sem_pair and sem_contend<N> (on a Semaphore(1)):\n"
+          "acquire+release pairs/s; event_handoff_us, cond_handoff_us: µs per one-way\n"
+          "hand-off between two processes; queue_pair: put+get pairs/s; queue_4x4,\n"
+          "queue_batch100: items/s through one Queue).\n",
           f);
 }
 
@@ -932,8 +975,8 @@ int main(int argc, char **argv)
                     transport);
             for (char *tok = strtok(ops, ","); tok; tok = strtok(NULL, ",")) {
                 char name[32];
-                if (strcmp(tok, "lock_contend") == 0)
-                    snprintf(name, sizeof name, "lock_contend%d", g_procs);
+                if (strcmp(tok, "lock_contend") == 0 || strcmp(tok, "sem_contend") == 0)
+                    snprintf(name, sizeof name, "%s%d", tok, g_procs);
                 else if (strcmp(tok, "queue_batch") == 0)
                     snprintf(name, sizeof name, "queue_batch%d", QBATCH);
                 else

@@ -4,9 +4,9 @@
 # single-call and synchronization figures a third time with client and server
 # on different CPUs - then print the table: mpm (native unix, native tcp,
 # nng+ipc) against the raw socket floor, Python's multiprocessing Manager and
-# Redis; Lock, Event and Condition against Python's Manager; Queue against
-# Python's Manager Queue (unpinned and pinned only); and the targets.
-# About 4 minutes.
+# Redis; Lock, Semaphore, Event and Condition against Python's Manager; Queue
+# against Python's Manager Queue (unpinned and pinned only); and the targets.
+# About 4 to 5 minutes.
 #
 #   bench/run.sh                 build in /tmp/mpm-bench-build, 1.5 s per figure
 #   BENCH_SECONDS=1 bench/run.sh quicker, noisier
@@ -97,7 +97,7 @@ busy() {
 
 ops=ping,dict_set,dict_get,list_append,create,batch_set
 # synchronization, native unix against Python's Manager (each on a fresh server)
-syncops=lock_pair,event_handoff,cond_handoff,lock_contend
+syncops=lock_pair,event_handoff,cond_handoff,lock_contend,sem_pair,sem_contend
 # queues, native unix against Python's Manager Queue (unpinned and pinned only)
 qops=queue_pair,queue_batch,queue_4x4
 pyqops=queue_pair,queue_4x4
@@ -268,6 +268,16 @@ row "  Python, total of the 8" python unix lock_contend8
 rrow "  mpm / Python" mpm unix lock_contend8 python unix lock_contend8
 rrow "  mpm: 8 processes / 1 process" mpm unix lock_contend8 mpm unix lock_pair
 rrow "  Python: 8 processes / 1 process" python unix lock_contend8 python unix lock_pair
+echo
+# information only: no target for the Semaphore
+hdr "8 processes on one Semaphore(1), pairs/s"
+row "  mpm, 1 process (sem_pair)" mpm unix sem_pair
+row "  mpm, total of the 8" mpm unix sem_contend8
+row "  Python, 1 process" python unix sem_pair
+row "  Python, total of the 8" python unix sem_contend8
+rrow "  mpm / Python (the 8)" mpm unix sem_contend8 python unix sem_contend8
+rrow "  mpm: 8 processes / 1 process" mpm unix sem_contend8 mpm unix sem_pair
+rrow "  Python: 8 processes / 1 process" python unix sem_contend8 python unix sem_pair
 echo
 hdr "hand-off between 2 processes, us one way"
 row "  Event      mpm" mpm unix event_handoff_us
