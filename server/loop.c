@@ -163,8 +163,9 @@ mpmi_waiter *mpmi_park(mpmi_call *c, int64_t timeout_ms, void (*on_timeout)(mpmi
     w->heap_idx = SIZE_MAX;
     w->session = c->sess->id;
     /* beyond ~ten years is forever: now + timeout must not overflow */
+    w->parked_ms = mpmi_now_ms();
     w->deadline = timeout_ms < 0 || timeout_ms > (INT64_C(1) << 38) ? INT64_MAX
-                                                                    : mpmi_now_ms() + timeout_ms;
+                                                                    : w->parked_ms + timeout_ms;
     if (w->deadline != INT64_MAX && heap_push(c->srv, w)) {
         free(w);
         return NULL;
@@ -959,7 +960,7 @@ static int64_t loop_now_us(void)
 #define LOOP_DEFER_US 200
 
 /* epoll_wait for up to us microseconds: epoll_pwait2 (Linux 5.11), else
- * (ENOSYS: an older kernel, or valgrind, which does not know it) ppoll on
+ * (an older kernel, valgrind or a seccomp filter that does not know it) ppoll on
  * the epoll descriptor; epoll_wait's milliseconds would be 5 times too long.
  * Returns the events (0 on error). */
 static int loop_wait_us(mpmi_srv *s, struct epoll_event *evs, int max, long us)
@@ -969,7 +970,7 @@ static int loop_wait_us(mpmi_srv *s, struct epoll_event *evs, int max, long us)
     int n = -1;
     if (!no_pwait2) {
         n = epoll_pwait2(s->epfd, evs, max, &ts, NULL);
-        if (n < 0 && errno == ENOSYS) no_pwait2 = 1;
+        if (n < 0 && errno != EINTR) no_pwait2 = 1; /* ENOSYS, or EPERM from a seccomp filter */
     }
     if (no_pwait2) {
         struct pollfd p = {.fd = s->epfd, .events = POLLIN};

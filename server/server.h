@@ -109,6 +109,7 @@ struct mpmi_waiter {
     mpmi_req *req;
     mpmi_obj *obj;
     int64_t deadline;    /* monotonic ms; INT64_MAX = none */
+    int64_t parked_ms;   /* when it was parked (monotonic ms) */
     size_t heap_idx;     /* position in the deadline heap, or SIZE_MAX */
     void (*on_timeout)(mpmi_waiter *w); /* must answer (mpmi_answer_*) */
     void (*on_drop)(mpmi_waiter *w);    /* client gone: unlink only */

@@ -610,8 +610,9 @@ int mpm_array_repr(mpm_array *a, char **out);
 /* Locks, semaphores, conditions, events and barriers live on the server: a
  * waiting call is parked there (it costs the server memory, not a thread) and
  * answered when it can go on or its timeout passes.  Waiters are served in
- * arrival order (a releaser of a Lock, RLock or Semaphore that acquires again
- * at once may keep it for a turn of 5 ms first: docs/differences.md).
+ * arrival order (a releaser of a Lock, RLock, Semaphore or BoundedSemaphore that
+ * acquires again at once may keep it for a turn of 5 ms first:
+ * docs/differences.md).
  * Ownership (RLock, Condition) is
  * per process and thread.
  *

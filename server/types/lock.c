@@ -115,23 +115,24 @@ static void lock_run_deferred(mpmi_obj *o)
     lock_handoff(l);
 }
 
-/* w leaves the queue without the lock: never keep a pointer to it. */
-static void lock_forget(mpmi_lock *l, mpmi_waiter *w)
-{
-    mpmi_waitq_unlink(&l->q, w);
-    mpmi_turns_forget(&l->turns, w);
-}
-
 static void lock_on_timeout(mpmi_waiter *w)
 {
-    lock_forget((mpmi_lock *)w->obj, w);
+    mpmi_lock *l = (mpmi_lock *)w->obj;
+    if (!l->held && l->q.head == w) {
+        /* free, its hand-off put off for a barger that has not come: the
+         * oldest waiter gets it rather than a timeout */
+        mpmi_undefer(&l->base);
+        lock_handoff(l);
+        return;
+    }
+    mpmi_waitq_unlink(&l->q, w);
     msgpack_pack_false(mpmi_answer_pk(w));
     mpmi_answer_done(w);
 }
 
 static void lock_on_drop(mpmi_waiter *w)
 {
-    lock_forget((mpmi_lock *)w->obj, w);
+    mpmi_waitq_unlink(&((mpmi_lock *)w->obj)->q, w);
 }
 
 static int lock_is_owner(const mpmi_lock *l, uint64_t session, uint64_t thread)

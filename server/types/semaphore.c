@@ -25,12 +25,14 @@ typedef struct mpmi_sem {
     mpmi_map held; /* session id -> permits that session holds */
     mpmi_turns turns; /* bounded barging (turns.h) */
     int barged;       /* a permit was taken while a hand-off was deferred */
+    uint64_t last_taker, last_thread; /* who took a permit last ... */
+    int64_t last_take_ms; /* ... and when */
 } mpmi_sem;
 
 /*---- waiters -----------------------------------------------------------------*/
 
 /* Record one more permit held by session: 0, or -1 (nothing recorded). */
-static int sem_take(mpmi_sem *s, uint64_t session)
+static int sem_take(mpmi_sem *s, uint64_t session, uint64_t thread)
 {
     if (mpmi_hold(s->base.srv, session, &s->base)) return -1;
     mpmi_map_slot *sl = mpmi_map_put(&s->held, session, NULL);
@@ -40,6 +42,9 @@ static int sem_take(mpmi_sem *s, uint64_t session)
     }
     sl->v.n++;
     s->value--;
+    s->last_taker = session;
+    s->last_thread = thread;
+    s->last_take_ms = mpmi_now_ms();
     return 0;
 }
 
@@ -59,7 +64,7 @@ static void sem_wake_keep(mpmi_sem *s, int64_t keep)
         mpmi_waiter *w = s->q.head;
         mpmi_waitq_unlink(&s->q, w);
         mpmi_turns_handed_over(&s->turns);
-        if (sem_take(s, w->session)) {
+        if (sem_take(s, w->session, w->thread)) {
             mpmi_answer_err(w, MPM_ENOMEM, "MemoryError");
             continue;
         }
@@ -83,24 +88,23 @@ static void sem_run_deferred(mpmi_obj *o)
     sem_wake_keep(s, 0);
 }
 
-/* w leaves the queue without a permit: never keep a pointer to it. */
-static void sem_forget(mpmi_waiter *w)
-{
-    mpmi_sem *s = (mpmi_sem *)w->obj;
-    mpmi_waitq_unlink(&s->q, w);
-    mpmi_turns_forget(&s->turns, w);
-}
-
 static void sem_on_timeout(mpmi_waiter *w)
 {
-    sem_forget(w);
+    mpmi_sem *s = (mpmi_sem *)w->obj;
+    if (s->value > 0 && s->q.head == w) {
+        /* a permit is free, its hand-off put off for a barger that has not
+         * come: the oldest waiter gets it rather than a timeout */
+        sem_wake(s);
+        return;
+    }
+    mpmi_waitq_unlink(&s->q, w);
     msgpack_pack_false(mpmi_answer_pk(w));
     mpmi_answer_done(w);
 }
 
 static void sem_on_drop(mpmi_waiter *w)
 {
-    sem_forget(w);
+    mpmi_waitq_unlink(&((mpmi_sem *)w->obj)->q, w);
 }
 
 /*---- methods -----------------------------------------------------------------*/
@@ -120,7 +124,7 @@ static int sem_acquire(mpmi_obj *o, mpmi_call *c)
         sem_wake(s);
     }
     if (s->value > 0) {
-        if (sem_take(s, mpmi_call_session(c))) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
+        if (sem_take(s, mpmi_call_session(c), (uint64_t)thread)) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
         if (s->q.head) s->barged = 1;
         sem_pack_taken(c->pk);
         return 0;
@@ -160,8 +164,13 @@ static int sem_release(mpmi_obj *o, mpmi_call *c)
     }
     s->value += n;
     /* the releaser may be back at once (turns.h): all but one permit go to
-     * waiters now, the last when mpmd has looked for its acquire */
-    if (mpmi_turns_may_defer(&s->turns, &s->q)) {
+     * waiters now, the last when mpmd has looked for its acquire.  Only for
+     * a releaser (thread) that took a permit last and within a turn: with several
+     * permits another holder's hand-off starts no turn of its own, and a
+     * holder that kept its permit longer than a turn has had its turn. */
+    if (s->last_taker == session && s->last_thread == (uint64_t)thread &&
+        mpmi_now_ms() - s->last_take_ms < MPMI_TURN_MS &&
+        mpmi_turns_may_defer(&s->turns, &s->q)) {
         sem_wake_keep(s, 1);
         if (s->q.head && !s->base.deferred) {
             s->barged = 0;

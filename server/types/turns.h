@@ -7,14 +7,15 @@
  * it does not poll), so a releaser that acquires again at once keeps it
  * (barging).  Handing over at every release made 8 processes looping on one
  * lock do half the pairs of one: each pair waited for a sleeping process to
- * wake.  Barging is allowed only within a turn of MPMI_TURN_MS, counted from
- * the first release after a hand-off (the woken waiter's wake-up does not eat
- * its share); after that the next release or barging attempt serves the
- * oldest waiter.  So waiters are served in arrival order, each holder gets a
- * turn of the same length, and nobody waits longer than the turns of those
- * ahead (Go's sync.Mutex does the like with 1 ms).  A lock passed to and fro,
- * whose releaser does not come back, stops deferring for MPMI_TURN_STRICT_MS
- * after MPMI_TURN_MISSES deferred hand-offs in a row that no barger used. */
+ * wake.  Barging is allowed only while the oldest waiter has been first in
+ * line for less than MPMI_TURN_MS - counted from when it parked, or from the
+ * last hand-off to a waiter if that came later (the new holder's turn); after
+ * that the next release or barging attempt serves it.  So waiters are served
+ * in arrival order, each holder gets a turn of the same length, and nobody
+ * waits longer than the turns (or holds) of those ahead (Go's sync.Mutex does
+ * the like with 1 ms).  A lock passed to and fro, whose releaser does not come
+ * back, stops deferring for MPMI_TURN_STRICT_MS after MPMI_TURN_MISSES
+ * deferred hand-offs in a row that no barger used. */
 #ifndef MPMI_TURNS_H
 #define MPMI_TURNS_H
 
@@ -25,20 +26,16 @@
 #define MPMI_TURN_STRICT_MS 50
 
 typedef struct mpmi_turns {
-    const mpmi_waiter *head_w; /* the oldest waiter when last looked at ... */
-    int64_t head_since;        /* ... and since when it has been first in line */
-    int64_t strict_until;      /* no deferred hand-off before (monotonic ms) */
-    int misses;                /* deferred hand-offs in a row no barger used */
+    int64_t handed_ms;    /* the last hand-off to a waiter (monotonic ms) */
+    int64_t strict_until; /* no deferred hand-off before (monotonic ms) */
+    int misses;           /* deferred hand-offs in a row no barger used */
 } mpmi_turns;
 
-/* How long (ms) the oldest waiter of q has been first in line. */
-static inline int64_t mpmi_turns_head_age(mpmi_turns *t, const mpmi_waitq *q, int64_t now)
+/* How long (ms) the oldest waiter of q has been first in line for this turn. */
+static inline int64_t mpmi_turns_head_age(const mpmi_turns *t, const mpmi_waitq *q, int64_t now)
 {
-    if (q->head != t->head_w) {
-        t->head_w = q->head;
-        t->head_since = now;
-    }
-    return now - t->head_since;
+    int64_t since = q->head->parked_ms > t->handed_ms ? q->head->parked_ms : t->handed_ms;
+    return now - since;
 }
 
 /* A release with waiters: may the hand-off wait for the releaser to come
@@ -69,16 +66,10 @@ static inline void mpmi_turns_deferred_ran(mpmi_turns *t, int taken, const mpmi_
     }
 }
 
-/* The oldest waiter was served: the next turn counts from its first release. */
+/* The oldest waiter was served: its turn starts now. */
 static inline void mpmi_turns_handed_over(mpmi_turns *t)
 {
-    t->head_w = NULL;
-}
-
-/* w leaves the queue without being served: never keep a pointer to it. */
-static inline void mpmi_turns_forget(mpmi_turns *t, const mpmi_waiter *w)
-{
-    if (t->head_w == w) t->head_w = NULL;
+    t->handed_ms = mpmi_now_ms();
 }
 
 #endif

@@ -366,6 +366,58 @@ Test(semaphore, a_releaser_straight_back_keeps_the_permit_for_a_turn_then_the_wa
     sem_assert_no_objects();
 }
 
+/* Threads that each hold one of several permits for a long while: a holder
+ * coming back after a hold longer than a turn must queue behind the waiters,
+ * even when another permit was handed over just before (that hand-off starts
+ * no turn of its own).  Otherwise a waiter waits two holds instead of one. */
+#define SEM_HOLD_MS 100
+
+typedef struct sem_holder {
+    mpm_semaphore *s;
+    int64_t end, longest_wait, pairs;
+    int rc;
+} sem_holder;
+
+static void *sem_holder_main(void *arg)
+{
+    sem_holder *h = arg;
+    while (t_now_ms() < h->end) {
+        int64_t t0 = t_now_ms();
+        if ((h->rc = mpm_semaphore_acquire(h->s, 10000))) return NULL;
+        if (t_now_ms() - t0 > h->longest_wait) h->longest_wait = t_now_ms() - t0;
+        t_sleep_ms(SEM_HOLD_MS);
+        h->pairs++;
+        if ((h->rc = mpm_semaphore_release(h->s, 1))) return NULL;
+    }
+    return NULL;
+}
+
+Test(semaphore, a_long_holder_coming_back_queues_behind_the_waiters)
+{
+    mpm_semaphore *s = sem_new(2, false);
+    pthread_t t[4];
+    sem_holder h[4];
+    int64_t end = t_now_ms() + 12 * SEM_HOLD_MS;
+    for (int i = 0; i < 4; i++) {
+        h[i] = (sem_holder){.s = s, .end = end};
+        cr_assert_eq(pthread_create(&t[i], NULL, sem_holder_main, &h[i]), 0);
+    }
+    int64_t longest = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(h[i].rc, 0, "thread %d: %d", i, h[i].rc);
+        if (h[i].longest_wait > longest) longest = h[i].longest_wait;
+    }
+    fprintf(stderr, "semaphore_test: 4 threads, 2 permits, %d ms holds: pairs %lld %lld %lld %lld, longest wait %lld ms\n",
+            SEM_HOLD_MS, (long long)h[0].pairs, (long long)h[1].pairs, (long long)h[2].pairs,
+            (long long)h[3].pairs, (long long)longest);
+    /* 2 holders for 4 threads: one hold (100 ms) ahead of each waiter */
+    cr_assert_lt(longest, SEM_HOLD_MS * 8 / 5, "a waiter waited %lld ms", (long long)longest);
+    cr_assert_eq(sem_value(s), 2);
+    mpm_semaphore_close(s);
+    sem_assert_no_objects();
+}
+
 /* nwait waiters park on a Semaphore(0); one release of n: all are served
  * within a second and left permits stay free. */
 static void sem_release_to_waiters(int nwait, int64_t n)
