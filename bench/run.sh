@@ -262,12 +262,15 @@ row "  mpm  mpm_lock_acquire(l,-1) + release" mpm unix lock_pair
 row "  Python  l.acquire(); l.release()" python unix lock_pair
 rrow "  mpm / Python" mpm unix lock_pair python unix lock_pair
 echo
+contend_ratios() { # label CONTEND_OP PAIR_OP: mpm/Python of the 8, and 8 / 1 for each
+    rrow "$1" mpm unix "$2" python unix "$2"
+    rrow "  mpm: 8 processes / 1 process" mpm unix "$2" mpm unix "$3"
+    rrow "  Python: 8 processes / 1 process" python unix "$2" python unix "$3"
+}
 hdr "8 processes contending for one Lock, pairs/s"
 row "  mpm, total of the 8" mpm unix lock_contend8
 row "  Python, total of the 8" python unix lock_contend8
-rrow "  mpm / Python" mpm unix lock_contend8 python unix lock_contend8
-rrow "  mpm: 8 processes / 1 process" mpm unix lock_contend8 mpm unix lock_pair
-rrow "  Python: 8 processes / 1 process" python unix lock_contend8 python unix lock_pair
+contend_ratios "  mpm / Python" lock_contend8 lock_pair
 echo
 # information only: no target for the Semaphore
 hdr "8 processes on one Semaphore(1), pairs/s"
@@ -275,9 +278,7 @@ row "  mpm, 1 process (sem_pair)" mpm unix sem_pair
 row "  mpm, total of the 8" mpm unix sem_contend8
 row "  Python, 1 process" python unix sem_pair
 row "  Python, total of the 8" python unix sem_contend8
-rrow "  mpm / Python (the 8)" mpm unix sem_contend8 python unix sem_contend8
-rrow "  mpm: 8 processes / 1 process" mpm unix sem_contend8 mpm unix sem_pair
-rrow "  Python: 8 processes / 1 process" python unix sem_contend8 python unix sem_pair
+contend_ratios "  mpm / Python (the 8)" sem_contend8 sem_pair
 echo
 hdr "hand-off between 2 processes, us one way"
 row "  Event      mpm" mpm unix event_handoff_us
