@@ -71,9 +71,13 @@ static pthread_once_t client_pid_once = PTHREAD_ONCE_INIT;
 
 static pthread_mutex_t client_fork_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* The client's longest poll (client_spin_limit below), -1 until asked. */
+static int client_spin_max = -1;
+
 static void client_pid_child(void)
 {
     client_pid = getpid();
+    client_spin_max = -1; /* a child may be given other CPUs: ask again */
     pthread_mutex_init(&client_fork_mu, NULL);
 }
 
@@ -209,8 +213,6 @@ static int client_send(mpmi_cconn *c, unsigned char *frame, size_t len)
  * process may use more than one CPU (on one CPU it would only delay the
  * server), and only as long as recent replies came back in time: the window
  * doubles on a catch and halves on a miss, between 0 and MPM_SPIN_US. */
-static int client_spin_max = -1;
-
 static int client_spin_limit(void)
 {
     if (client_spin_max < 0) {
