@@ -356,22 +356,36 @@ void mpm_handle_close(void *handle);
 int mpm_open(mpm_manager *m, const char *name, int type, const mpm_val *args, size_t nargs,
              void **out, bool *created);
 /* Typed open-or-create by name; the creation arguments are those of the
- * matching _new and are ignored when the object exists already. */
+ * matching _new and are ignored when the object exists already.  Each is
+ * mpm_open with its type: MPM_ETYPE when name holds another type. */
+/* mpm_dict_open: the dict called name. */
 int mpm_dict_open(mpm_manager *m, const char *name, mpm_dict **out);
+/* mpm_list_open: the list called name (empty when created). */
 int mpm_list_open(mpm_manager *m, const char *name, mpm_list **out);
+/* mpm_namespace_open: the Namespace called name. */
 int mpm_namespace_open(mpm_manager *m, const char *name, mpm_namespace **out);
+/* mpm_value_open: the Value called name (Value(typecode, init) when created). */
 int mpm_value_open(mpm_manager *m, const char *name, char typecode, mpm_val init,
                    mpm_value **out);
+/* mpm_array_open: the Array called name (n zeros of typecode when created). */
 int mpm_array_open(mpm_manager *m, const char *name, char typecode, size_t n, mpm_array **out);
+/* mpm_lock_open: the Lock called name. */
 int mpm_lock_open(mpm_manager *m, const char *name, mpm_lock **out);
+/* mpm_rlock_open: the RLock called name. */
 int mpm_rlock_open(mpm_manager *m, const char *name, mpm_rlock **out);
+/* mpm_semaphore_open: the Semaphore (bounded: BoundedSemaphore) called name. */
 int mpm_semaphore_open(mpm_manager *m, const char *name, int64_t value, bool bounded,
                        mpm_semaphore **out);
+/* mpm_condition_open: the Condition called name (with an RLock of its own). */
 int mpm_condition_open(mpm_manager *m, const char *name, mpm_condition **out);
+/* mpm_event_open: the Event called name. */
 int mpm_event_open(mpm_manager *m, const char *name, mpm_event **out);
+/* mpm_barrier_open: the Barrier called name. */
 int mpm_barrier_open(mpm_manager *m, const char *name, int64_t parties, int64_t timeout_ms,
                      mpm_barrier **out);
+/* mpm_queue_open: the Queue called name. */
 int mpm_queue_open(mpm_manager *m, const char *name, int64_t maxsize, mpm_queue **out);
+/* mpm_joinable_queue_open: the JoinableQueue called name. */
 int mpm_joinable_queue_open(mpm_manager *m, const char *name, int64_t maxsize,
                             mpm_queue **out);
 
