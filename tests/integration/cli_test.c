@@ -55,42 +55,15 @@ static void setup(void)
     write_file(keyfile, "cli-test-key\n"); /* the newline is not part of the key */
     write_file(badkeyfile, "not-the-key\n");
 
-    /* mpmd writes its bound URLs to the ready pipe, then closes it */
-    int ready[2];
-    cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
-    pid_t parent = getpid();
-    srv_pid = fork();
-    cr_assert_neq(srv_pid, -1);
-    if (srv_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
-        if (getppid() != parent) _exit(126);
-        if (dup2(ready[1], 3) != 3) _exit(125);
-        execl(mpmd_bin, "mpmd", "--listen", url, "--authkey-file", keyfile, "--quiet", "--ready-fd",
-              "3", (char *)NULL);
-        _exit(127);
-    }
-    close(ready[1]);
     char bound[512];
-    t_read_ready(ready[0], bound, sizeof bound, 10000);
-    cr_assert(strstr(bound, url), "mpmd did not start: bound '%s'", bound);
+    srv_pid = t_mpmd_start(url, keyfile, NULL, 10000, bound, sizeof bound);
+    cr_assert(srv_pid > 0 && strstr(bound, url), "mpmd did not start: bound '%s'", bound);
 }
 
 /* SIGTERM, then SIGKILL after 3 s. */
 static void stop_server(void)
 {
-    if (srv_pid <= 0) return;
-    if (waitpid(srv_pid, NULL, WNOHANG) == 0) {
-        kill(srv_pid, SIGTERM);
-        int64_t end = t_now_ms() + 3000;
-        while (waitpid(srv_pid, NULL, WNOHANG) == 0) {
-            if (t_now_ms() > end) {
-                kill(srv_pid, SIGKILL);
-                waitpid(srv_pid, NULL, 0);
-                break;
-            }
-            t_sleep_ms(10);
-        }
-    }
+    t_mpmd_stop(srv_pid, 3000);
     srv_pid = -1;
 }
 

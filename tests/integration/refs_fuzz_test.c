@@ -68,9 +68,6 @@ static pid_t srv_pid = -1;
  * mpmd refused to start (exited, having bound nothing). */
 static int srv_start_rc(const char *grace)
 {
-    char mpmd[PATH_MAX];
-    t_mpmd_path(mpmd, sizeof mpmd);
-    cr_assert_eq(access(mpmd, X_OK), 0, "no mpmd at %s (set MPM_MPMD)", mpmd);
     unsetenv("MPM_ADDRESS");
     unsetenv("MPM_AUTHKEY");
     snprintf(dir, sizeof dir, "/tmp/mpmrefs-XXXXXX");
@@ -83,27 +80,10 @@ static int srv_start_rc(const char *grace)
     fprintf(f, "%s\n", KEY);
     fclose(f);
 
-    int ready[2];
-    cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
-    pid_t parent = getpid();
-    srv_pid = fork();
-    cr_assert_neq(srv_pid, -1);
-    if (srv_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
-        if (getppid() != parent) _exit(126);
-        if (ready[1] == 3) fcntl(3, F_SETFD, 0);
-        else if (dup2(ready[1], 3) != 3) _exit(125);
-        execl(mpmd, "mpmd", "--listen", url, "--authkey-file", keyfile, "--quiet",
-              "--gc-grace-ms", grace, "--ready-fd", "3", (char *)NULL);
-        _exit(127);
-    }
-    close(ready[1]);
+    const char *extra[] = {"--gc-grace-ms", grace, NULL};
     char bound[512];
-    size_t n = t_read_ready(ready[0], bound, sizeof bound, 30000); /* valgrind starts slowly */
-    if (n == 0 && waitpid(srv_pid, NULL, 0) == srv_pid) {
-        srv_pid = -1;
-        return -1;
-    }
+    srv_pid = t_mpmd_start(url, keyfile, extra, 30000, bound, sizeof bound); /* valgrind starts slowly */
+    if (srv_pid < 0) return -1;
     cr_assert(strstr(bound, url), "mpmd did not start: bound '%s'", bound);
     return 0;
 }
@@ -121,18 +101,7 @@ static void srv_alive(void)
 /* SIGTERM; the wait status (SIGKILL after 15 s). */
 static int srv_stop(void)
 {
-    int st = -1;
-    if (srv_pid <= 0) return 0;
-    pid_t w = waitpid(srv_pid, &st, WNOHANG);
-    if (w == 0) {
-        kill(srv_pid, SIGTERM);
-        int64_t end = t_now_ms() + 15000;
-        while ((w = waitpid(srv_pid, &st, WNOHANG)) == 0 && t_now_ms() < end) t_sleep_ms(10);
-        if (w == 0) {
-            kill(srv_pid, SIGKILL);
-            waitpid(srv_pid, &st, 0);
-        }
-    }
+    int st = srv_pid > 0 ? t_mpmd_stop(srv_pid, 15000) : 0;
     srv_pid = -1;
     return st;
 }

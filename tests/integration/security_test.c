@@ -78,27 +78,9 @@ static void setup(void)
     fprintf(f, "%s\n", KEY); /* the trailing newline is not part of the key */
     fclose(f);
 
-    char mpmd[PATH_MAX];
-    t_mpmd_path(mpmd, sizeof mpmd);
-    cr_assert_eq(access(mpmd, X_OK), 0, "no mpmd at %s (set MPM_MPMD)", mpmd);
-    pid_t parent = getpid();
-    srv_pid = fork();
-    cr_assert_neq(srv_pid, -1);
-    if (srv_pid == 0) {
-        /* never outlive the test, even if it crashes before .fini */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(126);
-        execl(mpmd, "mpmd", "--listen", url, "--authkey-file", keyfile, "--quiet", (char *)NULL);
-        _exit(127);
-    }
-    int64_t end = now_ms() + 5000;
-    int fd;
-    while ((fd = raw_dial(sock)) < 0 && now_ms() < end) {
-        cr_assert_eq(waitpid(srv_pid, NULL, WNOHANG), 0, "mpmd exited at start");
-        sleep_ms(10);
-    }
-    cr_assert_geq(fd, 0, "mpmd did not accept within 5 s");
-    close(fd);
+    char bound[512];
+    srv_pid = t_mpmd_start(url, keyfile, NULL, 10000, bound, sizeof bound);
+    cr_assert(srv_pid > 0 && strstr(bound, url), "mpmd did not start: bound '%s'", bound);
 
     OK(mpm_connect(&honest, url, KEY, strlen(KEY)));
     OK(mpm_dict_new(honest, &honest_d));
@@ -110,19 +92,7 @@ static void setup(void)
 /* Stop the server: SIGTERM, then SIGKILL after 3 s.  Its wait status. */
 static int stop_server(void)
 {
-    int st = -1;
-    if (srv_pid <= 0) return 0;
-    pid_t w = waitpid(srv_pid, &st, WNOHANG);
-    if (w == 0) {
-        kill(srv_pid, SIGTERM);
-        int64_t end = now_ms() + 3000;
-        while ((w = waitpid(srv_pid, &st, WNOHANG)) == 0 && now_ms() < end)
-            sleep_ms(10);
-        if (w == 0) {
-            kill(srv_pid, SIGKILL);
-            waitpid(srv_pid, &st, 0);
-        }
-    }
+    int st = srv_pid > 0 ? t_mpmd_stop(srv_pid, 3000) : 0;
     srv_pid = -1;
     return st;
 }

@@ -1,11 +1,16 @@
+#define _GNU_SOURCE /* pipe2 */
 #include "mpmd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -50,4 +55,54 @@ void t_bin_path(char *out, size_t n, const char *env, int env_is_dir, const char
 void t_mpmd_path(char *out, size_t n)
 {
     t_bin_path(out, n, "MPM_MPMD", 0, "mpmd");
+}
+
+pid_t t_mpmd_start(const char *url, const char *keyfile, const char *const *extra, int ms,
+                   char *bound, size_t cap)
+{
+    char mpmd[PATH_MAX];
+    t_mpmd_path(mpmd, sizeof mpmd);
+    cr_assert_eq(access(mpmd, X_OK), 0, "no mpmd at %s (set MPM_MPMD)", mpmd);
+    const char *argv[32] = {"mpmd", "--listen", url, "--authkey-file", keyfile, "--quiet",
+                            "--ready-fd", "3"};
+    size_t argc = 8;
+    for (size_t i = 0; extra && extra[i]; i++) {
+        cr_assert_lt(argc, 31, "too many mpmd arguments");
+        argv[argc++] = extra[i];
+    }
+    argv[argc] = NULL;
+    int ready[2];
+    cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+        if (getppid() != parent) _exit(126);
+        if (ready[1] == 3) fcntl(3, F_SETFD, 0);
+        else if (dup2(ready[1], 3) != 3) _exit(125);
+        execv(mpmd, (char *const *)argv);
+        _exit(127);
+    }
+    close(ready[1]);
+    if (t_read_ready(ready[0], bound, cap, ms) == 0 && waitpid(pid, NULL, 0) == pid) return -1;
+    return pid;
+}
+
+int t_mpmd_stop(pid_t pid, int ms)
+{
+    int st = -1;
+    if (pid <= 0) return -1;
+    pid_t w = waitpid(pid, &st, WNOHANG);
+    if (w == 0) {
+        kill(pid, SIGTERM);
+        int64_t end = t_now_ms() + ms;
+        while ((w = waitpid(pid, &st, WNOHANG)) == 0 && t_now_ms() < end)
+            t_sleep_ms(10);
+        if (w == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+        }
+    }
+    return st;
 }

@@ -3,6 +3,7 @@
 #define MPM_TEST_MPMD_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Read mpmd's --ready-fd pipe to its end within ms (mpmd writes its bound
  * URLs, then closes it; exiting closes it too), then close fd: the URLs in
@@ -14,5 +15,15 @@ size_t t_read_ready(int fd, char *out, size_t cap, int ms);
 void t_bin_path(char *out, size_t n, const char *env, int env_is_dir, const char *name);
 /* The mpmd to run: $MPM_MPMD, else the one beside this test. */
 void t_mpmd_path(char *out, size_t n);
+
+/* Start the mpmd of t_mpmd_path: --listen url --authkey-file keyfile --quiet
+ * --ready-fd, then the NULL-terminated extra arguments (extra may be NULL).
+ * It is killed if the test process dies.  Waits up to ms for its ready line
+ * (in bound, cap bytes).  Its pid, or -1 when it ended before it was ready
+ * (reaped). */
+pid_t t_mpmd_start(const char *url, const char *keyfile, const char *const *extra, int ms,
+                   char *bound, size_t cap);
+/* SIGTERM pid, SIGKILL after ms; its wait status (-1 when pid <= 0). */
+int t_mpmd_stop(pid_t pid, int ms);
 
 #endif
