@@ -253,8 +253,10 @@ static ssize_t client_spin_recv(mpmi_cconn *c, int64_t *t0)
             if (c->spin_us < lim) c->spin_us = c->spin_us * 2 > lim ? lim : c->spin_us * 2;
             return r;
         }
-        if (crowded) sched_yield();
-        else __builtin_ia32_pause();
+        if (crowded)
+            sched_yield();
+        else
+            __builtin_ia32_pause();
     } while (client_now_us() < end);
     return -2;
 }

@@ -162,10 +162,10 @@ mpmi_waiter *mpmi_park(mpmi_call *c, int64_t timeout_ms, void (*on_timeout)(mpmi
     w->on_drop = on_drop;
     w->heap_idx = SIZE_MAX;
     w->session = c->sess->id;
-    /* beyond ~ten years is forever: now + timeout must not overflow */
     w->parked_ms = mpmi_now_ms();
-    w->deadline = timeout_ms < 0 || timeout_ms > (INT64_C(1) << 38) ? INT64_MAX
-                                                                    : w->parked_ms + timeout_ms;
+    /* beyond ~ten years is forever: now + timeout must not overflow */
+    w->deadline =
+        timeout_ms < 0 || timeout_ms > (INT64_C(1) << 38) ? INT64_MAX : w->parked_ms + timeout_ms;
     if (w->deadline != INT64_MAX && heap_push(c->srv, w)) {
         free(w);
         return NULL;

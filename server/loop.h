@@ -103,8 +103,8 @@ struct mpmi_srv {
     size_t nparked;      /* calls parked now */
     int finishing;       /* shutting down: objects are destroyed wholesale */
     int spin_max, spin_us; /* poll before sleeping (microseconds) */
-    const void *last_in;  /* the connection of the last request read (compared only) */
-    int64_t multi_until;  /* requests from several clients lately (µs) */
+    const void *last_in;   /* the connection of the last request read (compared only) */
+    int64_t multi_until;   /* requests from several clients lately (µs) */
     int spare_fd;        /* given up to accept-and-close when out of descriptors */
     void *nng; /* nng transport state */
     /* named objects: name hash -> first object (chained by name_next) */

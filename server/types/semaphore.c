@@ -23,10 +23,10 @@ typedef struct mpmi_sem {
     int bounded;
     mpmi_waitq q;  /* parked acquirers, oldest first */
     mpmi_map held; /* session id -> permits that session holds */
-    mpmi_turns turns; /* bounded barging (turns.h) */
-    int barged;       /* a permit was taken while a hand-off was deferred */
+    mpmi_turns turns;                 /* bounded barging (turns.h) */
+    int barged;                       /* a permit was taken while a hand-off was deferred */
     uint64_t last_taker, last_thread; /* who took a permit last ... */
-    int64_t last_take_ms; /* ... and when */
+    int64_t last_take_ms;             /* ... and when */
 } mpmi_sem;
 
 /*---- waiters -----------------------------------------------------------------*/
@@ -124,7 +124,8 @@ static int sem_acquire(mpmi_obj *o, mpmi_call *c)
         sem_wake(s);
     }
     if (s->value > 0) {
-        if (sem_take(s, mpmi_call_session(c), (uint64_t)thread)) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
+        if (sem_take(s, mpmi_call_session(c), (uint64_t)thread))
+            return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
         if (s->q.head) s->barged = 1;
         sem_pack_taken(c->pk);
         return 0;
@@ -169,8 +170,7 @@ static int sem_release(mpmi_obj *o, mpmi_call *c)
      * permits another holder's hand-off starts no turn of its own, and a
      * holder that kept its permit longer than a turn has had its turn. */
     if (s->last_taker == session && s->last_thread == (uint64_t)thread &&
-        mpmi_now_ms() - s->last_take_ms < MPMI_TURN_MS &&
-        mpmi_turns_may_defer(&s->turns, &s->q)) {
+        mpmi_now_ms() - s->last_take_ms < MPMI_TURN_MS && mpmi_turns_may_defer(&s->turns, &s->q)) {
         sem_wake_keep(s, 1);
         if (s->q.head && !s->base.deferred) {
             s->barged = 0;

@@ -82,7 +82,8 @@ static int srv_start_rc(const char *grace)
 
     const char *extra[] = {"--gc-grace-ms", grace, NULL};
     char bound[512];
-    srv_pid = t_mpmd_start(url, keyfile, extra, 30000, bound, sizeof bound); /* valgrind starts slowly */
+    srv_pid =
+        t_mpmd_start(url, keyfile, extra, 30000, bound, sizeof bound); /* valgrind starts slowly */
     if (srv_pid < 0) return -1;
     cr_assert(strstr(bound, url), "mpmd did not start: bound '%s'", bound);
     return 0;

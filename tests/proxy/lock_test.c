@@ -487,7 +487,8 @@ static lock_loop_result lock_loop(mpm_lock *l, int nprocs, int ms)
     for (int p = 0; p < nprocs; p++)
         cr_assert_eq(t_wait_child(pids[p]), 0, "child %d failed", p);
     fprintf(stderr,
-            "lock_test: %d looping processes: %lld pairs, per process %lld .. %lld, longest wait %lld ms\n",
+            "lock_test: %d looping processes: %lld pairs, per process %lld .. %lld, longest wait "
+            "%lld ms\n",
             nprocs, (long long)out.total, (long long)out.least, (long long)out.most,
             (long long)out.longest_wait);
     return out;

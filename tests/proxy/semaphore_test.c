@@ -316,21 +316,30 @@ Test(semaphore, waiters_get_permits_in_arrival_order)
  * that is straight back keeps it for a while, and then the other gets it. */
 #define SEM_TURN_MS 400
 
+/* A thread looping acquire (+ hold_ms) + release on s from start to end. */
 typedef struct sem_looper {
     mpm_semaphore *s;
     int me;
-    atomic_int *last;  /* who made the last pair (changed under the permit) */
-    atomic_int *runs;  /* how often the permit changed hands */
-    int64_t end;
-    int64_t pairs, rc;
+    atomic_int *last; /* NULL, or who made the last pair (changed under the permit) */
+    atomic_int *runs; /* ... and how often the permit changed hands */
+    int64_t start, end, hold_ms;
+    int64_t pairs, longest_wait, rc;
 } sem_looper;
 
 static void *sem_looper_main(void *arg)
 {
     sem_looper *l = arg;
+    int64_t v;
+    /* this thread's connection first: its handshake is no wait for a permit */
+    if ((l->rc = mpm_semaphore_value(l->s, &v))) return NULL;
+    while (t_now_ms() < l->start)
+        t_sleep_ms(1);
     while (t_now_ms() < l->end) {
+        int64_t t0 = t_now_ms();
         if ((l->rc = mpm_semaphore_acquire(l->s, 10000))) return NULL;
-        if (atomic_exchange(l->last, l->me) != l->me) atomic_fetch_add(l->runs, 1);
+        if (t_now_ms() - t0 > l->longest_wait) l->longest_wait = t_now_ms() - t0;
+        if (l->last && atomic_exchange(l->last, l->me) != l->me) atomic_fetch_add(l->runs, 1);
+        if (l->hold_ms) t_sleep_ms((int)l->hold_ms);
         l->pairs++;
         if ((l->rc = mpm_semaphore_release(l->s, 1))) return NULL;
     }
@@ -340,12 +349,11 @@ static void *sem_looper_main(void *arg)
 Test(semaphore, a_releaser_straight_back_keeps_the_permit_for_a_turn_then_the_waiter_gets_it)
 {
     mpm_semaphore *s = sem_new(1, true);
-    int64_t v;
-    T_OK(mpm_semaphore_value(s, &v)); /* this thread's connection first */
     atomic_int last = -1, runs = 0;
-    int64_t end = t_now_ms() + 100 + SEM_TURN_MS;
-    sem_looper l[2] = {{.s = s, .me = 0, .last = &last, .runs = &runs, .end = end},
-                       {.s = s, .me = 1, .last = &last, .runs = &runs, .end = end}};
+    int64_t start = t_now_ms() + 100, end = start + SEM_TURN_MS;
+    sem_looper l[2] = {
+        {.s = s, .me = 0, .last = &last, .runs = &runs, .start = start, .end = end},
+        {.s = s, .me = 1, .last = &last, .runs = &runs, .start = start, .end = end}};
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, sem_looper_main, &l[1]), 0);
     sem_looper_main(&l[0]);
@@ -359,8 +367,8 @@ Test(semaphore, a_releaser_straight_back_keeps_the_permit_for_a_turn_then_the_wa
      * most runs were one pair long: 3-5 pairs a run on average) */
     cr_assert_gt(l[0].pairs, 0);
     cr_assert_gt(l[1].pairs, 0);
-    cr_assert_geq(pairs, 10 * (int64_t)atomic_load(&runs), "%lld pairs in %d runs", (long long)pairs,
-                  atomic_load(&runs));
+    cr_assert_geq(pairs, 10 * (int64_t)atomic_load(&runs), "%lld pairs in %d runs",
+                  (long long)pairs, atomic_load(&runs));
     cr_assert_eq(sem_value(s), 1);
     mpm_semaphore_close(s);
     sem_assert_no_objects();
@@ -372,50 +380,27 @@ Test(semaphore, a_releaser_straight_back_keeps_the_permit_for_a_turn_then_the_wa
  * no turn of its own).  Otherwise a waiter waits two holds instead of one. */
 #define SEM_HOLD_MS 100
 
-typedef struct sem_holder {
-    mpm_semaphore *s;
-    int64_t start, end, longest_wait, pairs;
-    int rc;
-} sem_holder;
-
-static void *sem_holder_main(void *arg)
-{
-    sem_holder *h = arg;
-    int64_t v;
-    /* this thread's connection first: its handshake is no wait for a permit */
-    if ((h->rc = mpm_semaphore_value(h->s, &v))) return NULL;
-    while (t_now_ms() < h->start)
-        t_sleep_ms(1);
-    while (t_now_ms() < h->end) {
-        int64_t t0 = t_now_ms();
-        if ((h->rc = mpm_semaphore_acquire(h->s, 10000))) return NULL;
-        if (t_now_ms() - t0 > h->longest_wait) h->longest_wait = t_now_ms() - t0;
-        t_sleep_ms(SEM_HOLD_MS);
-        h->pairs++;
-        if ((h->rc = mpm_semaphore_release(h->s, 1))) return NULL;
-    }
-    return NULL;
-}
-
 Test(semaphore, a_long_holder_coming_back_queues_behind_the_waiters)
 {
     mpm_semaphore *s = sem_new(2, false);
     pthread_t t[4];
-    sem_holder h[4];
+    sem_looper h[4];
     int64_t start = t_now_ms() + 300, end = start + 16 * SEM_HOLD_MS;
     for (int i = 0; i < 4; i++) {
-        h[i] = (sem_holder){.s = s, .start = start, .end = end};
-        cr_assert_eq(pthread_create(&t[i], NULL, sem_holder_main, &h[i]), 0);
+        h[i] = (sem_looper){.s = s, .start = start, .end = end, .hold_ms = SEM_HOLD_MS};
+        cr_assert_eq(pthread_create(&t[i], NULL, sem_looper_main, &h[i]), 0);
     }
     int64_t longest = 0, least = INT64_MAX, most = 0;
     for (int i = 0; i < 4; i++) {
         pthread_join(t[i], NULL);
-        cr_assert_eq(h[i].rc, 0, "thread %d: %d", i, h[i].rc);
+        cr_assert_eq(h[i].rc, 0, "thread %d: %lld", i, (long long)h[i].rc);
         if (h[i].longest_wait > longest) longest = h[i].longest_wait;
         if (h[i].pairs < least) least = h[i].pairs;
         if (h[i].pairs > most) most = h[i].pairs;
     }
-    fprintf(stderr, "semaphore_test: 4 threads, 2 permits, %d ms holds: pairs %lld %lld %lld %lld, longest wait %lld ms\n",
+    fprintf(stderr,
+            "semaphore_test: 4 threads, 2 permits, %d ms holds: pairs %lld %lld %lld %lld, longest "
+            "wait %lld ms\n",
             SEM_HOLD_MS, (long long)h[0].pairs, (long long)h[1].pairs, (long long)h[2].pairs,
             (long long)h[3].pairs, (long long)longest);
     /* 2 holders for 4 threads, served in turn: they take turns evenly (a

@@ -5,9 +5,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -63,8 +63,8 @@ pid_t t_mpmd_start(const char *url, const char *keyfile, const char *const *extr
     char mpmd[PATH_MAX];
     t_mpmd_path(mpmd, sizeof mpmd);
     cr_assert_eq(access(mpmd, X_OK), 0, "no mpmd at %s (set MPM_MPMD)", mpmd);
-    const char *argv[32] = {"mpmd", "--listen", url, "--authkey-file", keyfile, "--quiet",
-                            "--ready-fd", "3"};
+    const char *argv[32] = {"mpmd",  "--listen", url,          "--authkey-file",
+                            keyfile, "--quiet",  "--ready-fd", "3"};
     size_t argc = 8;
     for (size_t i = 0; extra && extra[i]; i++) {
         cr_assert_lt(argc, 31, "too many mpmd arguments");
@@ -79,8 +79,10 @@ pid_t t_mpmd_start(const char *url, const char *keyfile, const char *const *extr
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
         if (getppid() != parent) _exit(126);
-        if (ready[1] == 3) fcntl(3, F_SETFD, 0);
-        else if (dup2(ready[1], 3) != 3) _exit(125);
+        if (ready[1] == 3)
+            fcntl(3, F_SETFD, 0);
+        else if (dup2(ready[1], 3) != 3)
+            _exit(125);
         execv(mpmd, (char *const *)argv);
         _exit(127);
     }
