@@ -140,6 +140,15 @@ int mpmi_nng_send(mpmi_cconn *cc, unsigned char *frame, size_t len)
         nng_msg_free(msg);
         return nng_cli_err(cc, "send to", rv);
     }
+    /* Post the receive at once: nng 1.5's req0 drops a reply that arrived
+     * before the receive was posted when the connection closes behind it (a
+     * refusal, a shutdown).  Every send here is followed by a receive. */
+    pthread_mutex_lock(&c->mu);
+    if (!c->lost) {
+        c->waiting = 1;
+        nng_recv_aio(c->sock, c->aio);
+    }
+    pthread_mutex_unlock(&c->mu);
     return 0;
 }
 
@@ -165,13 +174,7 @@ int mpmi_nng_recv(mpmi_cconn *cc, unsigned char **frame, size_t *len)
     nng_msg *msg;
     int rv;
     if (!c) return mpmi_error(MPM_ECLOSED, "not connected to %s", cc->m->url);
-    pthread_mutex_lock(&c->mu);
-    if (!c->lost) {
-        c->waiting = 1;
-        nng_recv_aio(c->sock, c->aio);
-    }
-    pthread_mutex_unlock(&c->mu);
-    if (c->waiting) {
+    if (c->waiting) { /* posted by mpmi_nng_send */
         nng_aio_wait(c->aio);
         pthread_mutex_lock(&c->mu);
         c->waiting = 0;

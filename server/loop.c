@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 /* Stop reading from a client whose replies pile up unread past this. */
-#define LOOP_OUT_HIGH (64u << 20)
+#define LOOP_OUT_HIGH MPMI_OUT_HIGH
 
 void mpmi_log(mpmi_srv *s, const char *fmt, ...)
 {
@@ -370,6 +370,8 @@ static int run_call(mpmi_srv *s, mpmi_req *r, mpmi_call *c)
     return call_generic(o, c);
 }
 
+static int conn_send(mpmi_conn *c, unsigned char *frame, size_t len);
+
 static int req_send(mpmi_conn *c)
 {
     mpmi_req *r = &c->req;
@@ -381,7 +383,7 @@ static int req_send(mpmi_conn *c)
     size_t flen = mpmi_seal(&c->chan, r->reply.data + MPMI_LEN_PREFIX, body);
     mpmi_put_u32(r->reply.data, (uint32_t)flen);
     c->srv->stats.bytes_out += flen + MPMI_LEN_PREFIX;
-    return c->send(c, r->reply.data + MPMI_LEN_PREFIX, flen);
+    return conn_send(c, r->reply.data + MPMI_LEN_PREFIX, flen);
 }
 
 /* Run the request's remaining calls.  1 = parked, 0 = finished and sent,
@@ -468,7 +470,7 @@ static int send_plain(mpmi_conn *c, int kind, const void *body, size_t n)
     if (kind == MPMI_K_CHALLENGE) mpmi_hdr_set_cipher(f + MPMI_LEN_PREFIX, c->cipher);
     memcpy(f + MPMI_LEN_PREFIX + MPMI_HDR_LEN, body, n);
     mpmi_put_u32(f, (uint32_t)(MPMI_HDR_LEN + n));
-    return c->send(c, f + MPMI_LEN_PREFIX, MPMI_HDR_LEN + n);
+    return conn_send(c, f + MPMI_LEN_PREFIX, MPMI_HDR_LEN + n);
 }
 
 static int refuse(mpmi_conn *c, const char *why)
@@ -529,27 +531,36 @@ int mpmi_conn_frame(mpmi_conn *c, unsigned char *f, size_t n)
 
 /*---- stream connections ----------------------------------------------------*/
 
-static int stream_send(mpmi_conn *c, unsigned char *frame, size_t len)
+int mpmi_conn_write(mpmi_conn *c, const struct iovec *iov, int n)
 {
-    unsigned char *p = frame - MPMI_LEN_PREFIX;
-    size_t n = len + MPMI_LEN_PREFIX;
-    mpmi_put_u32(p, (uint32_t)len);
+    size_t skip = 0; /* bytes of iov already on the wire */
     if (c->out.len == 0) {
-        ssize_t w = send(c->ev.fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(c->ev.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
-        if (w > 0) {
-            p += w;
-            n -= (size_t)w;
-        }
+        if (w > 0) skip = (size_t)w;
     }
-    if (n && mpmi_buf_append(&c->out, p, n)) return -1;
+    for (int i = 0; i < n; i++) {
+        if (skip >= iov[i].iov_len) {
+            skip -= iov[i].iov_len;
+            continue;
+        }
+        if (mpmi_buf_append(&c->out, (const unsigned char *)iov[i].iov_base + skip,
+                            iov[i].iov_len - skip))
+            return -1;
+        skip = 0;
+    }
     conn_interest(c);
     return 0;
 }
 
-static void stream_release(mpmi_conn *c)
+/* frame has MPMI_LEN_PREFIX spare bytes before it: the native prefix goes there */
+static int conn_send(mpmi_conn *c, unsigned char *frame, size_t len)
 {
-    (void)c;
+    if (c->wire != MPMI_WIRE_NATIVE) return mpmi_sp_send(c, frame, len);
+    mpmi_put_u32(frame - MPMI_LEN_PREFIX, (uint32_t)len);
+    struct iovec iov = {frame - MPMI_LEN_PREFIX, len + MPMI_LEN_PREFIX};
+    return mpmi_conn_write(c, &iov, 1);
 }
 
 /* Handle whole frames in c->in; -1 means close. */
@@ -557,6 +568,7 @@ static int conn_drain(mpmi_conn *c)
 {
     size_t off = 0;
     int rc = 0;
+    if (c->wire != MPMI_WIRE_NATIVE) return mpmi_sp_drain(c);
     while (!c->busy && c->out.len < LOOP_OUT_HIGH && c->in.len - off >= MPMI_LEN_PREFIX) {
         uint32_t flen = mpmi_get_u32(c->in.data + off);
         if (flen < MPMI_HDR_LEN || flen > c->srv->max_frame) {
@@ -590,10 +602,6 @@ static void conn_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
                 return;
             }
             mpmi_buf_consume(&c->out, (size_t)w);
-        }
-        if (c->state == MPMI_CS_CLOSING && !c->out.len) {
-            mpmi_conn_close(c, "closed");
-            return;
         }
         conn_interest(c);
     }
@@ -642,8 +650,6 @@ mpmi_conn *mpmi_conn_new(mpmi_srv *s, int fd, const char *peer)
     c->state = MPMI_CS_HELLO;
     c->req.conn = c;
     mpmi_pk_init(&c->req.pk, &c->req.reply);
-    c->send = stream_send;
-    c->release = stream_release;
     c->born = mpmi_now_ms();
     s->nhandshaking++;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
@@ -677,7 +683,6 @@ void mpmi_conn_close(mpmi_conn *c, const char *why)
         epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->ev.fd, NULL);
         close(c->ev.fd);
     }
-    c->release(c);
     if (c->prev) c->prev->next = c->next;
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
@@ -733,19 +738,21 @@ static void listener_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
             return;
         }
         char peer[96];
+        const char *kind = l->wire == MPMI_WIRE_NATIVE ? "" : "nng+";
         if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
             char host[64], port[16];
             mpmi_tcp_tune(fd);
             getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, port, sizeof port,
                         NI_NUMERICHOST | NI_NUMERICSERV);
-            snprintf(peer, sizeof peer, "tcp:%s:%s", host, port);
+            snprintf(peer, sizeof peer, "%stcp:%s:%s", kind, host, port);
         } else {
             struct ucred cr;
             socklen_t cl = sizeof cr;
+            const char *unix_kind = l->wire == MPMI_WIRE_NATIVE ? "unix" : "nng+ipc";
             if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
-                snprintf(peer, sizeof peer, "unix:pid %d", (int)cr.pid);
+                snprintf(peer, sizeof peer, "%s:pid %d", unix_kind, (int)cr.pid);
             else
-                snprintf(peer, sizeof peer, "unix");
+                snprintf(peer, sizeof peer, "%s", unix_kind);
         }
         mpmi_conn *c = mpmi_conn_new(s, fd, peer);
         if (!c || mpmi_ev_add(s, &c->ev, EPOLLIN | EPOLLRDHUP)) {
@@ -757,6 +764,11 @@ static void listener_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
             continue;
         }
         c->interest = EPOLLIN | EPOLLRDHUP;
+        c->wire = l->wire;
+        if (c->wire != MPMI_WIRE_NATIVE && mpmi_sp_start(c)) {
+            mpmi_conn_close(c, "write failed");
+            continue;
+        }
         mpmi_log(s, "%s: connected", peer);
     }
 }
@@ -770,15 +782,19 @@ static int is_loopback(const struct sockaddr *sa)
     return 0;
 }
 
-static int listen_tcp(mpmi_srv *s, const char *hp, mpmi_listener *l, char *actual, size_t an)
+/* scheme: "tcp://" or "nng+tcp://", for messages and the bound URL */
+static int listen_tcp(mpmi_srv *s, const char *scheme, const char *hp, mpmi_listener *l,
+                      char *actual, size_t an)
 {
     char host[256], port[32];
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
     if (mpmi_split_hostport(hp, host, sizeof host, port, sizeof port)) {
-        mpmi_log(s, "bad tcp address '%s' (want tcp://HOST:PORT)", hp);
+        fprintf(stderr, "mpmd: bad tcp address '%s' (want %sHOST:PORT)\n", hp, scheme);
         return -1;
     }
-    int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+    /* "*" is every address, as nng spells it */
+    int wild = !host[0] || strcmp(host, "*") == 0;
+    int rc = getaddrinfo(wild ? NULL : host, port, &hints, &ai);
     if (rc) {
         fprintf(stderr, "mpmd: cannot resolve '%s': %s\n", host, gai_strerror(rc));
         return -1;
@@ -796,7 +812,7 @@ static int listen_tcp(mpmi_srv *s, const char *hp, mpmi_listener *l, char *actua
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, SOMAXCONN)) {
-        fprintf(stderr, "mpmd: cannot listen on tcp://%s: %s\n", hp, strerror(errno));
+        fprintf(stderr, "mpmd: cannot listen on %s%s: %s\n", scheme, hp, strerror(errno));
         close(fd);
         freeaddrinfo(ai);
         return -1;
@@ -808,17 +824,23 @@ static int listen_tcp(mpmi_srv *s, const char *hp, mpmi_listener *l, char *actua
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     getnameinfo((struct sockaddr *)&ss, sl, h2, sizeof h2, p2, sizeof p2,
                 NI_NUMERICHOST | NI_NUMERICSERV);
-    if (ss.ss_family == AF_INET6) snprintf(actual, an, "tcp://[%s]:%s", h2, p2);
-    else snprintf(actual, an, "tcp://%s:%s", h2, p2);
+    if (ss.ss_family == AF_INET6) snprintf(actual, an, "%s[%s]:%s", scheme, h2, p2);
+    else snprintf(actual, an, "%s%s:%s", scheme, h2, p2);
     l->ev.fd = fd;
     return 0;
 }
 
-static int listen_unix(mpmi_srv *s, const char *path, mpmi_listener *l, char *actual, size_t an)
+/* scheme: "unix://" or "nng+ipc://"; an nng+ipc socket is made mode 0600 */
+static int listen_unix(mpmi_srv *s, const char *scheme, const char *path, mpmi_listener *l,
+                       char *actual, size_t an)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     struct stat st;
     (void)s;
+    if (!path[0]) {
+        fprintf(stderr, "mpmd: %s needs a path (%s/path/to/socket)\n", scheme, scheme);
+        return -1;
+    }
     if (strlen(path) >= sizeof sa.sun_path) {
         fprintf(stderr, "mpmd: unix socket path too long: %s\n", path);
         return -1;
@@ -837,21 +859,25 @@ static int listen_unix(mpmi_srv *s, const char *path, mpmi_listener *l, char *ac
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, SOMAXCONN)) {
-        fprintf(stderr, "mpmd: cannot listen on unix://%s: %s\n", path, strerror(errno));
+    /* nng+ipc sockets are the owner's alone, as nng's listener made them; the
+     * mask is set around bind so the file is never more open (one thread here) */
+    mode_t old = l->wire != MPMI_WIRE_NATIVE ? umask(0177) : 0;
+    int bad = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    if (l->wire != MPMI_WIRE_NATIVE) umask(old);
+    if (bad || listen(fd, SOMAXCONN)) {
+        fprintf(stderr, "mpmd: cannot listen on %s%s: %s\n", scheme, path, strerror(errno));
         close(fd);
         return -1;
     }
     l->ev.fd = fd;
     l->is_unix = 1;
     l->path = strdup(path);
-    snprintf(actual, an, "unix://%s", path);
+    snprintf(actual, an, "%s%s", scheme, path);
     return 0;
 }
 
 int mpmi_srv_listen(mpmi_srv *s, const char *url, char *actual, size_t an)
 {
-    if (strncmp(url, "nng+", 4) == 0) return mpmi_nng_listen(s, url, actual, an);
     mpmi_listener *l = calloc(1, sizeof *l);
     mpmi_listener **ls = realloc(s->listeners, (s->nlisteners + 1) * sizeof *ls);
     if (!l || !ls) {
@@ -863,9 +889,16 @@ int mpmi_srv_listen(mpmi_srv *s, const char *url, char *actual, size_t an)
     l->ev.fn = listener_event;
     l->ev.fd = -1;
     int rc;
-    if (strncmp(url, "unix://", 7) == 0) rc = listen_unix(s, url + 7, l, actual, an);
-    else if (strncmp(url, "tcp://", 6) == 0) rc = listen_tcp(s, url + 6, l, actual, an);
-    else {
+    /* nng+ipc and nng+tcp speak nng's wire (SP) on the same sockets */
+    if (strncmp(url, "unix://", 7) == 0) rc = listen_unix(s, "unix://", url + 7, l, actual, an);
+    else if (strncmp(url, "tcp://", 6) == 0) rc = listen_tcp(s, "tcp://", url + 6, l, actual, an);
+    else if (strncmp(url, "nng+ipc://", 10) == 0) {
+        l->wire = MPMI_WIRE_SP_IPC;
+        rc = listen_unix(s, "nng+ipc://", url + 10, l, actual, an);
+    } else if (strncmp(url, "nng+tcp://", 10) == 0) {
+        l->wire = MPMI_WIRE_SP_TCP;
+        rc = listen_tcp(s, "nng+tcp://", url + 10, l, actual, an);
+    } else {
         fprintf(stderr, "mpmd: unknown URL scheme: %s (unix://, tcp://, nng+ipc://, nng+tcp://)\n",
                 url);
         rc = -1;
@@ -1007,6 +1040,10 @@ static void expire_handshakes(mpmi_srv *s)
     int64_t now = mpmi_now_ms();
     for (mpmi_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
+        if (c->state == MPMI_CS_CLOSING) {
+            if (now - c->born > MPMI_LINGER_MS) mpmi_conn_close(c, "closed after a refusal");
+            continue;
+        }
         if (c->state != MPMI_CS_READY && now - c->born > MPMI_HANDSHAKE_MS) {
             s->stats.refused++;
             mpmi_conn_close(c, "did not authenticate in time");
@@ -1080,14 +1117,20 @@ int mpmi_srv_run(mpmi_srv *s)
 
 void mpmi_srv_fini(mpmi_srv *s)
 {
-    /* answer nothing more: drop every connection, then every object */
+    /* answer nothing more: drop every connection, then every object; an nng
+     * client needs a moment to take a reply before its connection closes
+     * (sp_linger) */
+    int64_t since = mpmi_now_ms() - s->sp_last_send_ms;
+    if (s->sp_last_send_ms && s->conns && since < MPMI_SHUTDOWN_LINGER_MS) {
+        struct timespec ts = {0, (long)(MPMI_SHUTDOWN_LINGER_MS - since) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     while (s->conns) {
         mpmi_conn *c = s->conns;
         /* give a just-written reply (e.g. to shutdown) its chance to leave */
         if (c->out.len) (void)!send(c->ev.fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
         mpmi_conn_close(c, "server shutting down");
     }
-    mpmi_nng_fini(s);
     mpmi_objects_fini(s);
     for (size_t i = 0; i < s->nlisteners; i++) {
         mpmi_listener *l = s->listeners[i];

@@ -1,9 +1,10 @@
 /* loop.h - the event loop's structures: server, connections, sessions, requests.
- * Used by loop.c, objects.c, nng.c and main.c; types see only server.h. */
+ * Used by loop.c, objects.c, sp.c and main.c; types see only server.h. */
 #ifndef MPMI_LOOP_H
 #define MPMI_LOOP_H
 
 #include <stdio.h>
+#include <sys/uio.h>
 
 #include "../protocol/wire.h"
 #include "server.h"
@@ -33,6 +34,14 @@ struct mpmi_req {
 
 enum { MPMI_CS_HELLO, MPMI_CS_PROOF, MPMI_CS_READY, MPMI_CS_CLOSING };
 
+/* What frames a connection's bytes: mpm's own length prefix, or nng's wire
+ * (SP) over a unix socket (nng+ipc) or TCP (nng+tcp). */
+enum { MPMI_WIRE_NATIVE, MPMI_WIRE_SP_IPC, MPMI_WIRE_SP_TCP };
+/* An SP request's backtrace: at most 8 hops of 4 bytes (nng's default TTL). */
+#define MPMI_SP_TTL 8
+/* Output held for a connection before it is read no further. */
+#define MPMI_OUT_HIGH (64u << 20)
+
 struct mpmi_conn {
     mpmi_ev ev;
     mpmi_srv *srv;
@@ -48,10 +57,10 @@ struct mpmi_conn {
     mpmi_conn *next, *prev;
     char peer[96];
     int64_t born; /* ms: a connection must authenticate soon after */
-    /* Transport hooks: stream sockets by default, nng pipes override. */
-    int (*send)(mpmi_conn *c, unsigned char *frame, size_t len); /* frame has 4 spare bytes before */
-    void (*release)(mpmi_conn *c);
-    void *tr;
+    int wire;     /* MPMI_WIRE_*: how frames travel */
+    int sp_ready; /* SP: the peer's protocol header has been checked */
+    size_t sp_hlen; /* SP: the backtrace of the request being answered, 0 = none */
+    unsigned char sp_hdr[4 * MPMI_SP_TTL];
 };
 
 struct mpmi_session {
@@ -66,6 +75,7 @@ struct mpmi_session {
 
 typedef struct mpmi_listener {
     mpmi_ev ev;
+    int wire; /* MPMI_WIRE_*, given to its connections */
     int is_unix;
     char *path; /* unix socket to unlink at exit */
     char url[128];
@@ -106,7 +116,7 @@ struct mpmi_srv {
     const void *last_in;   /* the connection of the last request read (compared only) */
     int64_t multi_until;   /* requests from several clients lately (µs) */
     int spare_fd;        /* given up to accept-and-close when out of descriptors */
-    void *nng; /* nng transport state */
+    int64_t sp_last_send_ms; /* the last reply on an nng connection */
     /* named objects: name hash -> first object (chained by name_next) */
     mpmi_map names;
     size_t nnamed;
@@ -126,6 +136,10 @@ struct mpmi_srv {
 
 /* How long a connection may take to authenticate. */
 #define MPMI_HANDSHAKE_MS 10000
+/* How long an nng connection stays open after an answered refusal (sp.c), and
+ * after a reply when the server shuts down. */
+#define MPMI_LINGER_MS 500
+#define MPMI_SHUTDOWN_LINGER_MS 50
 
 void mpmi_log(mpmi_srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -143,6 +157,9 @@ mpmi_conn *mpmi_conn_new(mpmi_srv *s, int fd, const char *peer);
 /* Handle one complete frame from c; -1 means close c. */
 int mpmi_conn_frame(mpmi_conn *c, unsigned char *frame, size_t len);
 void mpmi_conn_close(mpmi_conn *c, const char *why);
+/* Write iov to c's socket now; what does not go waits in c->out.  -1: the
+ * socket is dead or memory ran out. */
+int mpmi_conn_write(mpmi_conn *c, const struct iovec *iov, int n);
 
 /* Sessions and the manager object (objects.c). */
 mpmi_session *mpmi_session_join(mpmi_srv *s, const unsigned char *token);
@@ -160,8 +177,10 @@ void mpmi_gc_maybe(mpmi_srv *s, int force);
 /* Microseconds until a pending collection may run, or -1 for none. */
 int64_t mpmi_gc_wait_us(mpmi_srv *s);
 
-/* nng transport (nng.c). */
-int mpmi_nng_listen(mpmi_srv *s, const char *url, char *actual, size_t n);
-void mpmi_nng_fini(mpmi_srv *s);
+/* nng's wire on a stream socket (sp.c): the protocol header to send first,
+ * whole messages taken from c->in (-1: close c), a reply sent. */
+int mpmi_sp_start(mpmi_conn *c);
+int mpmi_sp_drain(mpmi_conn *c);
+int mpmi_sp_send(mpmi_conn *c, const unsigned char *frame, size_t len);
 
 #endif

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE /* pipe2 */
 #include "mpmd.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -107,4 +108,31 @@ int t_mpmd_stop(pid_t pid, int ms)
         }
     }
     return st;
+}
+
+void t_private_dir(char *dir, size_t dn, const char *prefix, char *keyfile, size_t kn,
+                   const char *key)
+{
+    snprintf(dir, dn, "/tmp/%s-XXXXXX", prefix);
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp %s: %s", dir, strerror(errno));
+    snprintf(keyfile, kn, "%s/key", dir);
+    FILE *f = fopen(keyfile, "w");
+    cr_assert_not_null(f, "cannot write %s", keyfile);
+    fprintf(f, "%s\n", key); /* the trailing newline is not part of the key */
+    fclose(f);
+}
+
+void t_private_dir_remove(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[PATH_MAX];
+    if (!d) return;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
 }

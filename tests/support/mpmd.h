@@ -26,4 +26,11 @@ pid_t t_mpmd_start(const char *url, const char *keyfile, const char *const *extr
 /* SIGTERM pid, SIGKILL after ms; its wait status (-1 when pid <= 0). */
 int t_mpmd_stop(pid_t pid, int ms);
 
+/* A new private directory /tmp/prefix-XXXXXX (mode 0700) holding the key file
+ * dir/key (key and a newline, which is not part of the key). */
+void t_private_dir(char *dir, size_t dn, const char *prefix, char *keyfile, size_t kn,
+                   const char *key);
+/* Remove dir and the files in it. */
+void t_private_dir_remove(const char *dir);
+
 #endif

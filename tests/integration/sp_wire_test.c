@@ -1,0 +1,352 @@
+/* sp_wire_test.c - mpmd's nng+ipc and nng+tcp listeners spoken to by hand:
+ * nng's wire (SP) byte by byte, without nng.  The protocol header, the
+ * backtrace carried back, and what is refused; and the regression of nng
+ * 1.5.2's listener, which stopped accepting for good after one client closed
+ * before the protocol header was written. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "protocol/wire.h"
+#include "support/mpmd.h"
+#include "support/support.h"
+
+static const char KEY[] = "sp-wire-test-key";
+static char dir[64], keyfile[128], ipc_path[128], ipc_url[160], unix_url[160];
+static char tcp_url[160]; /* nng+tcp://127.0.0.1:PORT as bound */
+static int tcp_port;
+static pid_t srv = -1;
+static mpm_manager *watch; /* over unix://: the server's own view */
+
+static void setup(void)
+{
+    char bound[1024], listen_ipc[200], listen_unix[200];
+    unsetenv("MPM_AUTHKEY");
+    t_private_dir(dir, sizeof dir, "mpmsp", keyfile, sizeof keyfile, KEY);
+    snprintf(ipc_path, sizeof ipc_path, "%s/s.ipc", dir);
+    snprintf(ipc_url, sizeof ipc_url, "nng+ipc://%s", ipc_path);
+    snprintf(unix_url, sizeof unix_url, "unix://%s/s.sock", dir);
+    snprintf(listen_ipc, sizeof listen_ipc, "%s", ipc_url);
+    snprintf(listen_unix, sizeof listen_unix, "%s", unix_url);
+    const char *extra[] = {"--listen", "nng+tcp://127.0.0.1:0", "--listen", listen_unix,
+                           "--max-frame", "65536", NULL};
+    srv = t_mpmd_start(listen_ipc, keyfile, extra, 10000, bound, sizeof bound);
+    cr_assert(srv > 0, "mpmd did not start: '%s'", bound);
+    char *t = strstr(bound, "nng+tcp://127.0.0.1:");
+    cr_assert_not_null(t, "no nng+tcp URL in '%s'", bound);
+    tcp_port = atoi(t + strlen("nng+tcp://127.0.0.1:"));
+    cr_assert_gt(tcp_port, 0);
+    snprintf(tcp_url, sizeof tcp_url, "nng+tcp://127.0.0.1:%d", tcp_port);
+    T_OK(mpm_connect(&watch, unix_url, KEY, strlen(KEY)));
+}
+
+static void teardown(void)
+{
+    mpm_manager_close(watch);
+    watch = NULL;
+    int st = t_mpmd_stop(srv, 3000);
+    srv = -1;
+    t_private_dir_remove(dir);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mpmd ended with status %d", st);
+}
+
+TestSuite(sp_wire, .init = setup, .fini = teardown, .timeout = 60);
+
+/*---- a hand-made SP peer ----------------------------------------------------*/
+
+enum { IPC, TCP };
+
+/* A connected socket to the ipc or tcp listener; reads time out after 5 s. */
+static int dial(int kind)
+{
+    int fd;
+    if (kind == IPC) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", ipc_path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0, "%s", strerror(errno));
+    } else {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)tcp_port)};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0, "%s", strerror(errno));
+    }
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static void put(int fd, const void *p, size_t n)
+{
+    cr_assert_eq(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n, "send: %s", strerror(errno));
+}
+
+/* Read exactly n bytes: n, or what came before the peer closed (a timeout
+ * fails the test: the server must answer or close). */
+static size_t get(int fd, void *p, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = recv(fd, (char *)p + got, n - got, 0);
+        if (r < 0 && errno == EINTR) continue;
+        cr_assert(r >= 0 || errno == ECONNRESET, "recv: %s (the server neither answered nor closed)",
+                  strerror(errno));
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    return got;
+}
+
+/* The server closes fd without another byte. */
+static void assert_closed(int fd, const char *why)
+{
+    char b[64];
+    cr_assert_eq(get(fd, b, sizeof b), 0, "%s: the server answered instead of closing", why);
+    close(fd);
+}
+
+static const unsigned char REQ_HDR[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+
+/* Send our protocol header (req0) and check the server's (rep0). */
+static void hello(int fd)
+{
+    unsigned char h[8];
+    static const unsigned char want[8] = {0, 'S', 'P', 0, 0, 0x31, 0, 0};
+    put(fd, REQ_HDR, sizeof REQ_HDR);
+    cr_assert_eq(get(fd, h, 8), 8, "no protocol header from the server");
+    cr_assert_eq(memcmp(h, want, 8), 0, "server header %02x %02x %02x %02x %02x %02x %02x %02x",
+                 h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]);
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* One message: backtrace words (host order, written big endian), then body. */
+static void send_msg(int fd, int kind, const uint32_t *bt, int nbt, const void *body, size_t n)
+{
+    unsigned char m[512];
+    size_t o = 0;
+    if (kind == IPC) m[o++] = 1;
+    put_u64(m + o, 4 * (uint64_t)nbt + n);
+    o += 8;
+    for (int i = 0; i < nbt; i++) {
+        uint32_t be = htonl(bt[i]);
+        memcpy(m + o, &be, 4);
+        o += 4;
+    }
+    cr_assert_leq(o + n, sizeof m);
+    memcpy(m + o, body, n);
+    put(fd, m, o + n);
+}
+
+/* One message in: its payload length (payload in p), or 0 when the server closed. */
+static size_t recv_msg(int fd, int kind, unsigned char *p, size_t cap)
+{
+    unsigned char pre[9];
+    size_t pn = kind == IPC ? 9 : 8;
+    if (get(fd, pre, pn) != pn) return 0;
+    if (kind == IPC) cr_assert_eq(pre[0], 1, "ipc message type %u", pre[0]);
+    uint64_t len = get_u64(pre + pn - 8);
+    cr_assert(len > 0 && len <= cap, "message of %llu bytes", (unsigned long long)len);
+    cr_assert_eq(get(fd, p, (size_t)len), (size_t)len, "message cut short");
+    return (size_t)len;
+}
+
+/* A request of garbage answered by a REFUSED frame behind backtrace bt. */
+static void assert_refused_reply(int fd, int kind, const uint32_t *bt, int nbt)
+{
+    unsigned char p[256];
+    size_t n = recv_msg(fd, kind, p, sizeof p);
+    cr_assert_geq(n, 4 * (size_t)nbt + MPMI_HDR_LEN, "reply of %zu bytes", n);
+    for (int i = 0; i < nbt; i++) {
+        uint32_t be;
+        memcpy(&be, p + 4 * i, 4);
+        cr_assert_eq(ntohl(be), bt[i], "backtrace word %d: %08x, want %08x", i, ntohl(be), bt[i]);
+    }
+    const unsigned char *f = p + 4 * nbt;
+    cr_assert(f[0] == 'M' && f[1] == 'P', "not an mpm frame behind the backtrace");
+    cr_assert_eq(f[3], MPMI_K_REFUSED, "frame kind %d, want REFUSED", f[3]);
+}
+
+/* The server still serves both nng listeners and holds no stray objects. */
+static void assert_serving(void)
+{
+    const char *urls[] = {ipc_url, tcp_url};
+    for (int i = 0; i < 2; i++) {
+        mpm_manager *m = NULL;
+        T_OK(mpm_connect(&m, urls[i], KEY, strlen(KEY)));
+        T_OK(mpm_ping(m));
+        mpm_manager_close(m);
+    }
+    size_t objs = 99;
+    T_OK(mpm_manager_object_count(watch, &objs));
+    cr_assert_eq(objs, 0);
+}
+
+/*---- tests ----------------------------------------------------------------------*/
+
+/* Peers that leave during the protocol header: before it, halfway, right
+ * after the server's.  Every later client must still get in (nng 1.5.2's
+ * listener stopped accepting after the first of these). */
+Test(sp_wire, peers_leaving_early_leave_the_listener_up)
+{
+    for (int kind = IPC; kind <= TCP; kind++) {
+        for (int i = 0; i < 20; i++)
+            close(dial(kind));
+        for (int i = 0; i < 5; i++) {
+            int fd = dial(kind);
+            put(fd, REQ_HDR, 3);
+            close(fd);
+        }
+        for (int i = 0; i < 5; i++) {
+            int fd = dial(kind);
+            unsigned char h[8];
+            cr_assert_eq(get(fd, h, 8), 8);
+            close(fd);
+        }
+        /* a fresh peer is heard at once */
+        int fd = dial(kind);
+        hello(fd);
+        uint32_t bt[] = {0x80000001u};
+        send_msg(fd, kind, bt, 1, "not a frame", 11);
+        assert_refused_reply(fd, kind, bt, 1);
+        close(fd);
+    }
+    assert_serving();
+}
+
+/* A reply carries the request's whole backtrace back, hops included.  After
+ * a refusal the connection stays until the peer's next message (nng's req0
+ * loses a reply when the connection closes right behind it), or a moment. */
+Test(sp_wire, backtrace_carried_back)
+{
+    for (int kind = IPC; kind <= TCP; kind++) {
+        int fd = dial(kind);
+        hello(fd);
+        uint32_t bt[] = {0x00000007u, 0x00012345u, 0x80abcdefu};
+        send_msg(fd, kind, bt, 3, "garbage, not a frame", 20);
+        assert_refused_reply(fd, kind, bt, 3);
+        if (kind == IPC) {
+            send_msg(fd, kind, bt + 2, 1, "more", 4);
+            assert_closed(fd, "a message after a refusal");
+        } else {
+            int64_t t0 = t_now_ms();
+            assert_closed(fd, "after a refusal, unprompted");
+            int64_t took = t_now_ms() - t0;
+            cr_assert(took >= 400 && took < 3000, "closed %lld ms after the refusal",
+                      (long long)took);
+        }
+    }
+    assert_serving();
+}
+
+/* More hops than nng's TTL (8): dropped unanswered, as nng drops it, and
+ * the connection goes on. */
+Test(sp_wire, too_many_hops_dropped)
+{
+    for (int kind = IPC; kind <= TCP; kind++) {
+        int fd = dial(kind);
+        hello(fd);
+        uint32_t far[9] = {1, 2, 3, 4, 5, 6, 7, 8, 0x80000009u};
+        send_msg(fd, kind, far, 9, "dropped", 7);
+        uint32_t bt[] = {0x80000042u};
+        send_msg(fd, kind, bt, 1, "answered", 8);
+        assert_refused_reply(fd, kind, bt, 1); /* the first reply is the second request's */
+        close(fd);
+    }
+    assert_serving();
+}
+
+/* What is not nng's req0 wire is closed without a reply. */
+Test(sp_wire, refusals)
+{
+    static const unsigned char pub_hdr[8] = {0, 'S', 'P', 0, 0, 0x20, 0, 0};
+    static const unsigned char bad_tail[8] = {0, 'S', 'P', 0, 0, 0x30, 1, 0};
+    for (int kind = IPC; kind <= TCP; kind++) {
+        int fd = dial(kind);
+        put(fd, pub_hdr, 8); /* a pub0 peer */
+        unsigned char h[8];
+        cr_assert_eq(get(fd, h, 8), 8); /* the server's header went first */
+        assert_closed(fd, "pub0 peer");
+
+        fd = dial(kind);
+        put(fd, bad_tail, 8);
+        cr_assert_eq(get(fd, h, 8), 8);
+        assert_closed(fd, "reserved header bytes set");
+
+        fd = dial(kind);
+        put(fd, "GET / HTTP/1.0\r\n\r\n", 18);
+        cr_assert_eq(get(fd, h, 8), 8);
+        assert_closed(fd, "an HTTP request");
+
+        /* a message without a request id (no word with the top bit) */
+        fd = dial(kind);
+        hello(fd);
+        uint32_t no_id[] = {0x00000001u};
+        send_msg(fd, kind, no_id, 1, "", 0);
+        assert_closed(fd, "no request id");
+
+        /* a length over --max-frame: closed before the body comes */
+        fd = dial(kind);
+        hello(fd);
+        unsigned char big[9];
+        size_t o = 0;
+        if (kind == IPC) big[o++] = 1;
+        put_u64(big + o, (uint64_t)1 << 40);
+        put(fd, big, o + 8);
+        assert_closed(fd, "a 1 TiB message announced");
+    }
+    /* over ipc, a message type other than 1 */
+    int fd = dial(IPC);
+    hello(fd);
+    unsigned char odd[9] = {2, 0, 0, 0, 0, 0, 0, 0, 0};
+    put(fd, odd, sizeof odd);
+    assert_closed(fd, "ipc message type 2");
+    assert_serving();
+}
+
+/* A message may arrive in pieces, and several in one write. */
+Test(sp_wire, split_and_joined_messages)
+{
+    int fd = dial(IPC);
+    put(fd, REQ_HDR, 5);
+    t_sleep_ms(20);
+    put(fd, REQ_HDR + 5, 3);
+    unsigned char h[8];
+    cr_assert_eq(get(fd, h, 8), 8);
+    /* a request in three pieces */
+    unsigned char m[9 + 4 + 11];
+    m[0] = 1;
+    put_u64(m + 1, 15);
+    uint32_t be = htonl(0x80000005u);
+    memcpy(m + 9, &be, 4);
+    memcpy(m + 13, "not a frame", 11);
+    put(fd, m, 4);
+    t_sleep_ms(20);
+    put(fd, m + 4, 10);
+    t_sleep_ms(20);
+    put(fd, m + 14, sizeof m - 14);
+    uint32_t bt[] = {0x80000005u};
+    assert_refused_reply(fd, IPC, bt, 1);
+    close(fd);
+    assert_serving();
+}
