@@ -47,12 +47,9 @@ static void setup(void)
     cr_assert_eq(access(mpm_bin, X_OK), 0, "no mpm at %s (set MPM_TEST_BIN_DIR)", mpm_bin);
     cr_assert_eq(access(mpmd_bin, X_OK), 0, "no mpmd at %s (set MPM_MPMD)", mpmd_bin);
 
-    snprintf(dir, sizeof dir, "/tmp/mpmcli-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    t_private_dir(dir, sizeof dir, "mpmcli", keyfile, sizeof keyfile, "cli-test-key");
     snprintf(url, sizeof url, "unix://%s/s.sock", dir);
-    snprintf(keyfile, sizeof keyfile, "%s/key", dir);
     snprintf(badkeyfile, sizeof badkeyfile, "%s/badkey", dir);
-    write_file(keyfile, "cli-test-key\n"); /* the newline is not part of the key */
     write_file(badkeyfile, "not-the-key\n");
 
     char bound[512];
@@ -73,9 +70,7 @@ static void teardown(void)
     char path[160];
     snprintf(path, sizeof path, "%s/s.sock", dir);
     unlink(path);
-    unlink(keyfile);
-    unlink(badkeyfile);
-    rmdir(dir);
+    t_private_dir_remove(dir);
 }
 
 TestSuite(cli, .init = setup, .fini = teardown, .timeout = 60);

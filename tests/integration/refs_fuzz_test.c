@@ -70,15 +70,9 @@ static int srv_start_rc(const char *grace)
 {
     unsetenv("MPM_ADDRESS");
     unsetenv("MPM_AUTHKEY");
-    snprintf(dir, sizeof dir, "/tmp/mpmrefs-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    t_private_dir(dir, sizeof dir, "mpmrefs", keyfile, sizeof keyfile, KEY);
     snprintf(sockpath, sizeof sockpath, "%s/s", dir);
     snprintf(url, sizeof url, "unix://%s", sockpath);
-    snprintf(keyfile, sizeof keyfile, "%s/key", dir);
-    FILE *f = fopen(keyfile, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "%s\n", KEY);
-    fclose(f);
 
     const char *extra[] = {"--gc-grace-ms", grace, NULL};
     char bound[512];
@@ -111,9 +105,7 @@ static void cleanup(void)
 {
     srv_stop();
     if (dir[0]) {
-        unlink(keyfile);
-        unlink(sockpath);
-        rmdir(dir);
+        t_private_dir_remove(dir);
     }
 }
 

@@ -68,15 +68,9 @@ static void setup(void)
 {
     unsetenv("MPM_AUTHKEY");
     cr_assert_eq(sodium_init() < 0, 0);
-    snprintf(dir, sizeof dir, "/tmp/mpmsec-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    t_private_dir(dir, sizeof dir, "mpmsec", keyfile, sizeof keyfile, KEY);
     snprintf(sock, sizeof sock, "%s/s", dir);
     snprintf(url, sizeof url, "unix://%s", sock);
-    snprintf(keyfile, sizeof keyfile, "%s/key", dir);
-    FILE *f = fopen(keyfile, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "%s\n", KEY); /* the trailing newline is not part of the key */
-    fclose(f);
 
     char bound[512];
     srv_pid = t_mpmd_start(url, keyfile, NULL, 10000, bound, sizeof bound);
@@ -104,9 +98,7 @@ static void teardown(void)
     honest_d = NULL;
     honest = NULL;
     stop_server();
-    unlink(keyfile);
-    unlink(sock);
-    rmdir(dir);
+    t_private_dir_remove(dir);
 }
 
 TestSuite(security, .init = setup, .fini = teardown, .timeout = 30);
