@@ -47,6 +47,13 @@ int mpmi_sp_start(mpmi_conn *c)
     return mpmi_conn_write(c, &iov, 1);
 }
 
+/* Bytes that are not nng's req0 wire: counted like a native refusal; -1. */
+static int sp_refused(mpmi_conn *c)
+{
+    c->srv->stats.refused++;
+    return -1;
+}
+
 /* The peer's protocol header: 1 checked, 0 not all here yet, -1 refused. */
 static int sp_check_peer(mpmi_conn *c)
 {
@@ -56,15 +63,13 @@ static int sp_check_peer(mpmi_conn *c)
     int bad = memcmp(h, magic, n) != 0;
     if (!bad && c->in.len < SP_HDR_LEN) return 0; /* but an HTTP probe goes at once */
     if (bad || h[6] || h[7]) {
-        c->srv->stats.refused++;
         mpmi_log(c->srv, "%s: refused: not an nng (SP) peer", c->peer);
-        return -1;
+        return sp_refused(c);
     }
     unsigned proto = (unsigned)h[4] << 8 | h[5];
     if (proto != SP_PROTO_REQ) {
-        c->srv->stats.refused++;
         mpmi_log(c->srv, "%s: refused: nng peer speaks protocol 0x%x, not req0", c->peer, proto);
-        return -1;
+        return sp_refused(c);
     }
     mpmi_buf_consume(&c->in, SP_HDR_LEN);
     c->sp_ready = 1;
@@ -102,7 +107,7 @@ int mpmi_sp_drain(mpmi_conn *c)
         unsigned char *p = c->in.data + off;
         if (pre == 9 && p[0] != 1) {
             mpmi_log(c->srv, "%s: nng ipc message of unknown type %u", c->peer, p[0]);
-            rc = -1;
+            rc = sp_refused(c);
             break;
         }
         uint64_t len = sp_get_u64(p + pre - 8);
@@ -110,7 +115,7 @@ int mpmi_sp_drain(mpmi_conn *c)
             /* as nng does: the connection goes, nothing is answered */
             mpmi_log(c->srv, "%s: message of %llu bytes is over the %zu-byte limit", c->peer,
                      (unsigned long long)len, c->srv->max_frame);
-            rc = -1;
+            rc = sp_refused(c);
             break;
         }
         if (c->in.len - off - pre < len) break;
@@ -125,7 +130,7 @@ int mpmi_sp_drain(mpmi_conn *c)
         }
         if (!end && h < sizeof c->sp_hdr) {
             mpmi_log(c->srv, "%s: nng request without a request id", c->peer);
-            rc = -1;
+            rc = sp_refused(c);
             break;
         }
         if (!end) continue; /* more hops than nng allows: dropped, as nng does */

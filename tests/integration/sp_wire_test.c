@@ -281,6 +281,8 @@ Test(sp_wire, refusals)
 {
     static const unsigned char pub_hdr[8] = {0, 'S', 'P', 0, 0, 0x20, 0, 0};
     static const unsigned char bad_tail[8] = {0, 'S', 'P', 0, 0, 0x30, 1, 0};
+    mpm_stats before, after;
+    T_OK(mpm_manager_stats(watch, &before));
     for (int kind = IPC; kind <= TCP; kind++) {
         int fd = dial(kind);
         put(fd, pub_hdr, 8); /* a pub0 peer */
@@ -321,6 +323,9 @@ Test(sp_wire, refusals)
     unsigned char odd[9] = {2, 0, 0, 0, 0, 0, 0, 0, 0};
     put(fd, odd, sizeof odd);
     assert_closed(fd, "ipc message type 2");
+    T_OK(mpm_manager_stats(watch, &after));
+    cr_assert_eq(after.refused - before.refused, 11, "refusals counted: %llu",
+                 (unsigned long long)(after.refused - before.refused));
     assert_serving();
 }
 
