@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "protocol/wire.h"
@@ -353,5 +354,35 @@ Test(sp_wire, split_and_joined_messages)
     uint32_t bt[] = {0x80000005u};
     assert_refused_reply(fd, IPC, bt, 1);
     close(fd);
+    assert_serving();
+}
+
+/* Random bytes, after a good protocol header or instead of one, with
+ * plausible and absurd lengths: the server closes or refuses, and goes on. */
+Test(sp_wire, random_bytes)
+{
+    unsigned seed = (unsigned)t_now_ms();
+    srand(seed);
+    for (int i = 0; i < 200; i++) {
+        int kind = i % 2 ? TCP : IPC;
+        int fd = dial(kind);
+        unsigned char b[300];
+        size_t n = 1 + (size_t)(rand() % (int)sizeof b);
+        for (size_t k = 0; k < n; k++)
+            b[k] = (unsigned char)rand();
+        if (i % 3) {
+            hello(fd);
+            /* often a well-formed start: ipc type byte, a small length */
+            if (i % 3 == 1 && n > 9) {
+                size_t o = 0;
+                if (kind == IPC) b[o++] = 1;
+                put_u64(b + o, (uint64_t)(rand() % 400));
+            }
+        }
+        /* the server may close first: a failed send is an answer too */
+        (void)!send(fd, b, n, MSG_NOSIGNAL);
+        close(fd);
+    }
+    cr_assert_eq(waitpid(srv, NULL, WNOHANG), 0, "mpmd died (seed %u)", seed);
     assert_serving();
 }
