@@ -1117,20 +1117,18 @@ int mpmi_srv_run(mpmi_srv *s)
 
 void mpmi_srv_fini(mpmi_srv *s)
 {
-    /* answer nothing more: drop every connection, then every object; an nng
-     * client needs a moment to take a reply before its connection closes
-     * (sp_linger) */
+    /* answer nothing more: drop every connection, then every object.  A
+     * just-written reply (to shutdown, say) gets its chance to leave first, and
+     * an nng client a moment to take it before its connection closes (sp.c) */
+    for (mpmi_conn *c = s->conns; c; c = c->next)
+        if (c->out.len) (void)!send(c->ev.fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
     int64_t since = mpmi_now_ms() - s->sp_last_send_ms;
     if (s->sp_last_send_ms && s->conns && since < MPMI_SHUTDOWN_LINGER_MS) {
         struct timespec ts = {0, (long)(MPMI_SHUTDOWN_LINGER_MS - since) * 1000000L};
         nanosleep(&ts, NULL);
     }
-    while (s->conns) {
-        mpmi_conn *c = s->conns;
-        /* give a just-written reply (e.g. to shutdown) its chance to leave */
-        if (c->out.len) (void)!send(c->ev.fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        mpmi_conn_close(c, "server shutting down");
-    }
+    while (s->conns)
+        mpmi_conn_close(s->conns, "server shutting down");
     mpmi_objects_fini(s);
     for (size_t i = 0; i < s->nlisteners; i++) {
         mpmi_listener *l = s->listeners[i];

@@ -136,9 +136,9 @@ struct mpmi_srv {
 
 /* How long a connection may take to authenticate. */
 #define MPMI_HANDSHAKE_MS 10000
-/* How long an nng connection stays open after an answered refusal (sp.c), and
- * after a reply when the server shuts down. */
+/* How long an nng connection stays open after an answered refusal (sp.c). */
 #define MPMI_LINGER_MS 500
+/* How long a shutting-down server keeps its connections after an nng reply. */
 #define MPMI_SHUTDOWN_LINGER_MS 50
 
 void mpmi_log(mpmi_srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
