@@ -534,7 +534,7 @@ int mpmi_conn_frame(mpmi_conn *c, unsigned char *f, size_t n)
 int mpmi_conn_write(mpmi_conn *c, const struct iovec *iov, int n)
 {
     size_t skip = 0; /* bytes of iov already on the wire */
-    if (c->out.len == 0) {
+    if (c->out.len == 0 && !c->cork) {
         struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
         ssize_t w = sendmsg(c->ev.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
@@ -550,7 +550,8 @@ int mpmi_conn_write(mpmi_conn *c, const struct iovec *iov, int n)
             return -1;
         skip = 0;
     }
-    conn_interest(c);
+    if (c->cork || c->corked) c->corked = 1; /* conn_drain sends it, sets the interest */
+    else conn_interest(c);
     return 0;
 }
 
@@ -563,12 +564,10 @@ static int conn_send(mpmi_conn *c, unsigned char *frame, size_t len)
     return mpmi_conn_write(c, &iov, 1);
 }
 
-/* Handle whole frames in c->in; -1 means close. */
-static int conn_drain(mpmi_conn *c)
+static int native_drain(mpmi_conn *c)
 {
     size_t off = 0;
     int rc = 0;
-    if (c->wire != MPMI_WIRE_NATIVE) return mpmi_sp_drain(c);
     while (!c->busy && c->out.len < LOOP_OUT_HIGH && c->in.len - off >= MPMI_LEN_PREFIX) {
         uint32_t flen = mpmi_get_u32(c->in.data + off);
         if (flen < MPMI_HDR_LEN || flen > c->srv->max_frame) {
@@ -577,11 +576,29 @@ static int conn_drain(mpmi_conn *c)
         }
         if (c->in.len - off - MPMI_LEN_PREFIX < flen) break;
         off += MPMI_LEN_PREFIX;
+        c->cork = c->in.len - off > flen;
         rc = mpmi_conn_frame(c, c->in.data + off, flen);
         off += flen;
         if (rc) break;
     }
     mpmi_buf_consume(&c->in, off);
+    return rc;
+}
+
+/* Handle whole frames in c->in; -1 means close.  Replies to requests that
+ * came in one read leave in one write (a close's DECREF and the next call,
+ * say): one send instead of one per reply. */
+static int conn_drain(mpmi_conn *c)
+{
+    int rc = c->wire != MPMI_WIRE_NATIVE ? mpmi_sp_drain(c) : native_drain(c);
+    c->cork = 0;
+    if (c->corked) {
+        c->corked = 0;
+        ssize_t w = send(c->ev.fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
+        if (w > 0) mpmi_buf_consume(&c->out, (size_t)w);
+        conn_interest(c);
+    }
     return rc;
 }
 

@@ -58,6 +58,8 @@ struct mpmi_conn {
     char peer[96];
     int64_t born; /* ms: a connection must authenticate soon after */
     int wire;     /* MPMI_WIRE_*: how frames travel */
+    int cork;     /* more requests follow the one being handled: queue replies */
+    int corked;   /* replies were queued under cork: the drain sends them */
     int sp_ready; /* SP: the peer's protocol header has been checked */
     size_t sp_hlen; /* SP: the backtrace of the request being answered, 0 = none */
     unsigned char sp_hdr[4 * MPMI_SP_TTL];

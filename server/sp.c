@@ -136,6 +136,7 @@ int mpmi_sp_drain(mpmi_conn *c)
         if (!end) continue; /* more hops than nng allows: dropped, as nng does */
         memcpy(c->sp_hdr, m, h);
         c->sp_hlen = h;
+        c->cork = c->in.len > off; /* more follows: see conn_drain */
         rc = mpmi_conn_frame(c, m + h, (size_t)len - h);
         if (rc && c->sp_hlen == 0) {
             sp_linger(c); /* it was answered: let the answer be read */

@@ -876,6 +876,37 @@ Test(security, pipelined_frames_are_answered_in_order)
     finish();
 }
 
+/* Replies to frames that came in one write leave together; a forged frame
+ * behind two good ones still lets their answers out before the refusal. */
+Test(security, answers_before_a_refusal_in_one_write)
+{
+    raw r;
+    raw_connect(&r, &RAW);
+    unsigned char f[512];
+    size_t n = raw_seal(&r, PING, sizeof PING, f);
+    n += raw_seal(&r, PING, sizeof PING, f + n);
+    size_t n3 = raw_seal(&r, PING, sizeof PING, f + n);
+    f[n + n3 - 1] ^= 1; /* the third one's tag: forged */
+    cr_assert_eq(raw_write_all(r.fd, f, n + n3), 0);
+    for (int i = 0; i < 2; i++) {
+        size_t blen;
+        const unsigned char *b = raw_recv(&r, &blen);
+        raw_result res;
+        cr_assert_eq(raw_parse_reply(b, blen, &res, 1), 1);
+        cr_assert(val_is_str(&res, "pong"), "reply %d", i);
+    }
+    unsigned char g[256];
+    size_t gn;
+    cr_assert_eq(raw_recv_frame(r.fd, g, sizeof g, &gn, 3000), 1, "no refusal");
+    int kind;
+    uint64_t seq;
+    cr_assert_eq(mpmi_hdr_read(g, gn, &kind, &seq), 0);
+    cr_assert_eq(kind, MPMI_K_REFUSED);
+    cr_assert_eq(raw_recv_frame(r.fd, g, sizeof g, &gn, 3000), 0, "not closed after the refusal");
+    raw_close(&r);
+    finish();
+}
+
 Test(security, slow_and_idle_clients_hold_up_nobody)
 {
     /* a hello sent one byte at a time still gets its challenge */
