@@ -620,6 +620,12 @@ static void conn_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
             }
             mpmi_buf_consume(&c->out, (size_t)w);
         }
+        /* requests left unread while replies piled up past LOOP_OUT_HIGH: the
+         * client may have sent them all, so no new byte comes to wake us */
+        if (!c->busy && c->in.len && c->out.len < LOOP_OUT_HIGH && conn_drain(c)) {
+            mpmi_conn_close(c, "protocol error");
+            return;
+        }
         conn_interest(c);
     }
     if ((events & EPOLLIN) && !c->busy) {

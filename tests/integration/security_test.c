@@ -876,6 +876,51 @@ Test(security, pipelined_frames_are_answered_in_order)
     finish();
 }
 
+/* Requests held back while replies piled up (over 64 MiB unsent) are served
+ * when the replies drain, though nothing more comes from the client.  Its own
+ * suite for a longer timeout (~30 s under valgrind): a per-test timeout over a
+ * suite's makes Criterion 2.4.1's runner leak 48 bytes, which LeakSanitizer
+ * fails. */
+TestSuite(security_big, .init = setup, .fini = teardown, .timeout = 120);
+
+Test(security_big, requests_behind_big_replies_are_served)
+{
+    static unsigned char big_buf[40u << 20];
+    const raw_opts big_raw = {sock, KEY, 3000, 20000, big_buf, sizeof big_buf};
+    size_t big = 24u << 20;
+    char *v = calloc(1, big);
+    cr_assert_not_null(v);
+    OK(mpm_dict_set(honest_d, MPM_STR("big"), MPM_BYTES(v, big)));
+    free(v);
+    raw r;
+    raw_connect(&r, &big_raw);
+    raw_body b;
+    raw_body_init(&b, 1);
+    raw_body_call(&b, mpm_handle_id(honest_d), MPMI_OP_GETITEM, 1);
+    mpmi_pk_str(&b.pk, "big", 3);
+    unsigned char f[2048];
+    size_t n = 0;
+    for (int i = 0; i < 3; i++) /* 72 MiB of replies */
+        n += raw_seal(&r, b.b.data, b.b.len, f + n);
+    n += raw_seal(&r, PING, sizeof PING, f + n);
+    mpmi_buf_free(&b.b);
+    cr_assert_eq(raw_write_all(r.fd, f, n), 0); /* and nothing more */
+    for (int i = 0; i < 3; i++) {
+        size_t blen;
+        const unsigned char *p = raw_recv(&r, &blen);
+        cr_assert_gt(blen, big, "reply %d: %zu bytes", i, blen);
+        (void)p;
+    }
+    size_t blen;
+    const unsigned char *p = raw_recv(&r, &blen);
+    raw_result res;
+    cr_assert_eq(raw_parse_reply(p, blen, &res, 1), 1);
+    cr_assert(val_is_str(&res, "pong"));
+    raw_close(&r);
+    OK(mpm_dict_del(honest_d, MPM_STR("big")));
+    finish();
+}
+
 /* Replies to frames that came in one write leave together; a forged frame
  * behind two good ones still lets their answers out before the refusal. */
 Test(security, answers_before_a_refusal_in_one_write)
