@@ -226,6 +226,16 @@ static void raw_ping(raw *r)
     cr_assert(val_is_str(&res, "pong"), "PING did not answer 'pong'");
 }
 
+/* The next reply on r is a PING's (sent earlier, pipelined). */
+static void raw_expect_pong(raw *r)
+{
+    size_t blen;
+    const unsigned char *p = raw_recv(r, &blen);
+    raw_result res;
+    cr_assert_eq(raw_parse_reply(p, blen, &res, 1), 1);
+    cr_assert(val_is_str(&res, "pong"), "not the PING's reply");
+}
+
 /*---- cipher negotiation ------------------------------------------------------------------*/
 
 /* The server picks AES-256-GCM when offered and the CPU has it, XChaCha20-
@@ -869,9 +879,7 @@ Test(security, pipelined_frames_are_answered_in_order)
     cr_assert_eq(res.status, 0);
     cr_assert_eq(res.vn, 1);
     cr_assert_eq(res.val[0], 0xc0, "the sleep's reply is not None");
-    b = raw_recv(&r, &blen);
-    cr_assert_eq(raw_parse_reply(b, blen, &res, 1), 1);
-    cr_assert(val_is_str(&res, "pong"));
+    raw_expect_pong(&r);
     raw_close(&r);
     finish();
 }
@@ -911,11 +919,7 @@ Test(security_big, requests_behind_big_replies_are_served)
         cr_assert_gt(blen, big, "reply %d: %zu bytes", i, blen);
         (void)p;
     }
-    size_t blen;
-    const unsigned char *p = raw_recv(&r, &blen);
-    raw_result res;
-    cr_assert_eq(raw_parse_reply(p, blen, &res, 1), 1);
-    cr_assert(val_is_str(&res, "pong"));
+    raw_expect_pong(&r);
     raw_close(&r);
     OK(mpm_dict_del(honest_d, MPM_STR("big")));
     finish();
@@ -933,13 +937,8 @@ Test(security, answers_before_a_refusal_in_one_write)
     size_t n3 = raw_seal(&r, PING, sizeof PING, f + n);
     f[n + n3 - 1] ^= 1; /* the third one's tag: forged */
     cr_assert_eq(raw_write_all(r.fd, f, n + n3), 0);
-    for (int i = 0; i < 2; i++) {
-        size_t blen;
-        const unsigned char *b = raw_recv(&r, &blen);
-        raw_result res;
-        cr_assert_eq(raw_parse_reply(b, blen, &res, 1), 1);
-        cr_assert(val_is_str(&res, "pong"), "reply %d", i);
-    }
+    raw_expect_pong(&r);
+    raw_expect_pong(&r);
     unsigned char g[256];
     size_t gn;
     cr_assert_eq(raw_recv_frame(r.fd, g, sizeof g, &gn, 3000), 1, "no refusal");
