@@ -25,9 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Stop reading from a client whose replies pile up unread past this. */
-#define LOOP_OUT_HIGH MPMI_OUT_HIGH
-
 void mpmi_log(mpmi_srv *s, const char *fmt, ...)
 {
     if (!s->log) return;
@@ -431,7 +428,7 @@ static void conn_interest(mpmi_conn *c)
 {
     if (c->ev.fd < 0) return;
     uint32_t want = EPOLLRDHUP;
-    if (!c->busy && c->out.len < LOOP_OUT_HIGH) want |= EPOLLIN;
+    if (!c->busy && c->out.len < MPMI_OUT_HIGH) want |= EPOLLIN;
     if (c->out.len) want |= EPOLLOUT;
     if (want == c->interest) return;
     struct epoll_event e = {.events = want, .data.ptr = &c->ev};
@@ -568,7 +565,7 @@ static int native_drain(mpmi_conn *c)
 {
     size_t off = 0;
     int rc = 0;
-    while (!c->busy && c->out.len < LOOP_OUT_HIGH && c->in.len - off >= MPMI_LEN_PREFIX) {
+    while (!c->busy && c->out.len < MPMI_OUT_HIGH && c->in.len - off >= MPMI_LEN_PREFIX) {
         uint32_t flen = mpmi_get_u32(c->in.data + off);
         if (flen < MPMI_HDR_LEN || flen > c->srv->max_frame) {
             rc = refuse(c, flen < MPMI_HDR_LEN ? "truncated frame" : "frame too large");
@@ -620,9 +617,9 @@ static void conn_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
             }
             mpmi_buf_consume(&c->out, (size_t)w);
         }
-        /* requests left unread while replies piled up past LOOP_OUT_HIGH: the
+        /* requests left unread while replies piled up past MPMI_OUT_HIGH: the
          * client may have sent them all, so no new byte comes to wake us */
-        if (!c->busy && c->in.len && c->out.len < LOOP_OUT_HIGH && conn_drain(c)) {
+        if (!c->busy && c->in.len && c->out.len < MPMI_OUT_HIGH && conn_drain(c)) {
             mpmi_conn_close(c, "protocol error");
             return;
         }

@@ -39,7 +39,7 @@ enum { MPMI_CS_HELLO, MPMI_CS_PROOF, MPMI_CS_READY, MPMI_CS_CLOSING };
 enum { MPMI_WIRE_NATIVE, MPMI_WIRE_SP_IPC, MPMI_WIRE_SP_TCP };
 /* An SP request's backtrace: at most 8 hops of 4 bytes (nng's default TTL). */
 #define MPMI_SP_TTL 8
-/* Output held for a connection before it is read no further. */
+/* Stop reading from a client whose replies pile up unread past this. */
 #define MPMI_OUT_HIGH (64u << 20)
 
 struct mpmi_conn {
