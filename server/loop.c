@@ -547,8 +547,10 @@ int mpmi_conn_write(mpmi_conn *c, const struct iovec *iov, int n)
             return -1;
         skip = 0;
     }
-    if (c->cork || c->corked) c->corked = 1; /* conn_drain sends it, sets the interest */
-    else conn_interest(c);
+    if (c->cork || c->corked)
+        c->corked = 1; /* conn_drain sends it, sets the interest */
+    else
+        conn_interest(c);
     return 0;
 }
 
@@ -844,8 +846,10 @@ static int listen_tcp(mpmi_srv *s, const char *scheme, const char *hp, mpmi_list
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     getnameinfo((struct sockaddr *)&ss, sl, h2, sizeof h2, p2, sizeof p2,
                 NI_NUMERICHOST | NI_NUMERICSERV);
-    if (ss.ss_family == AF_INET6) snprintf(actual, an, "%s[%s]:%s", scheme, h2, p2);
-    else snprintf(actual, an, "%s%s:%s", scheme, h2, p2);
+    if (ss.ss_family == AF_INET6)
+        snprintf(actual, an, "%s[%s]:%s", scheme, h2, p2);
+    else
+        snprintf(actual, an, "%s%s:%s", scheme, h2, p2);
     l->ev.fd = fd;
     return 0;
 }
@@ -910,8 +914,10 @@ int mpmi_srv_listen(mpmi_srv *s, const char *url, char *actual, size_t an)
     l->ev.fd = -1;
     int rc;
     /* nng+ipc and nng+tcp speak nng's wire (SP) on the same sockets */
-    if (strncmp(url, "unix://", 7) == 0) rc = listen_unix(s, "unix://", url + 7, l, actual, an);
-    else if (strncmp(url, "tcp://", 6) == 0) rc = listen_tcp(s, "tcp://", url + 6, l, actual, an);
+    if (strncmp(url, "unix://", 7) == 0)
+        rc = listen_unix(s, "unix://", url + 7, l, actual, an);
+    else if (strncmp(url, "tcp://", 6) == 0)
+        rc = listen_tcp(s, "tcp://", url + 6, l, actual, an);
     else if (strncmp(url, "nng+ipc://", 10) == 0) {
         l->wire = MPMI_WIRE_SP_IPC;
         rc = listen_unix(s, "nng+ipc://", url + 10, l, actual, an);

@@ -37,8 +37,8 @@ static void setup(void)
     snprintf(unix_url, sizeof unix_url, "unix://%s/s.sock", dir);
     snprintf(listen_ipc, sizeof listen_ipc, "%s", ipc_url);
     snprintf(listen_unix, sizeof listen_unix, "%s", unix_url);
-    const char *extra[] = {"--listen", "nng+tcp://127.0.0.1:0", "--listen", listen_unix,
-                           "--max-frame", "65536", NULL};
+    const char *extra[] = {
+        "--listen", "nng+tcp://127.0.0.1:0", "--listen", listen_unix, "--max-frame", "65536", NULL};
     srv = t_mpmd_start(listen_ipc, keyfile, extra, 10000, bound, sizeof bound);
     cr_assert(srv > 0, "mpmd did not start: '%s'", bound);
     char *t = strstr(bound, "nng+tcp://127.0.0.1:");
@@ -98,8 +98,8 @@ static size_t get(int fd, void *p, size_t n)
     while (got < n) {
         ssize_t r = recv(fd, (char *)p + got, n - got, 0);
         if (r < 0 && errno == EINTR) continue;
-        cr_assert(r >= 0 || errno == ECONNRESET, "recv: %s (the server neither answered nor closed)",
-                  strerror(errno));
+        cr_assert(r >= 0 || errno == ECONNRESET,
+                  "recv: %s (the server neither answered nor closed)", strerror(errno));
         if (r <= 0) break;
         got += (size_t)r;
     }
@@ -368,8 +368,8 @@ Test(sp_wire, joined_messages)
         size_t o = 0;
         mpmi_hdr_write(hello_frame, MPMI_K_HELLO, 0);
         mpmi_hdr_set_cipher(hello_frame, mpmi_cipher_offer());
-        const uint32_t ids[3][9] = {{1, 2, 3, 4, 5, 6, 7, 8, 0x80000009u}, {0x80000101u},
-                                    {0x80000102u}};
+        const uint32_t ids[3][9] = {
+            {1, 2, 3, 4, 5, 6, 7, 8, 0x80000009u}, {0x80000101u}, {0x80000102u}};
         const int nw[3] = {9, 1, 1};
         for (int m = 0; m < 3; m++) {
             if (kind == IPC) buf[o++] = 1;
