@@ -122,4 +122,19 @@ static inline uint64_t mpmi_get_u64(const unsigned char *p)
     return (uint64_t)mpmi_get_u32(p) | (uint64_t)mpmi_get_u32(p + 4) << 32;
 }
 
+/* Big-endian, as nng's wire (SP) has its lengths. */
+static inline void mpmi_put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static inline uint64_t mpmi_get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
 #endif

@@ -1146,11 +1146,13 @@ void mpmi_srv_fini(mpmi_srv *s)
     /* answer nothing more: drop every connection, then every object.  A
      * just-written reply (to shutdown, say) gets its chance to leave first, and
      * an nng client a moment to take it before its connection closes (sp.c) */
-    for (mpmi_conn *c = s->conns; c; c = c->next)
+    int nng = 0;
+    for (mpmi_conn *c = s->conns; c; c = c->next) {
         if (c->out.len) (void)!send(c->ev.fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    int64_t since = mpmi_now_ms() - s->sp_last_send_ms;
-    if (s->sp_last_send_ms && s->conns && since < MPMI_SHUTDOWN_LINGER_MS) {
-        struct timespec ts = {0, (long)(MPMI_SHUTDOWN_LINGER_MS - since) * 1000000L};
+        nng |= c->wire != MPMI_WIRE_NATIVE;
+    }
+    if (nng) {
+        struct timespec ts = {0, MPMI_SHUTDOWN_LINGER_MS * 1000000L};
         nanosleep(&ts, NULL);
     }
     while (s->conns)

@@ -118,7 +118,6 @@ struct mpmi_srv {
     const void *last_in;   /* the connection of the last request read (compared only) */
     int64_t multi_until;   /* requests from several clients lately (µs) */
     int spare_fd;        /* given up to accept-and-close when out of descriptors */
-    int64_t sp_last_send_ms; /* the last reply on an nng connection */
     /* named objects: name hash -> first object (chained by name_next) */
     mpmi_map names;
     size_t nnamed;
@@ -140,7 +139,8 @@ struct mpmi_srv {
 #define MPMI_HANDSHAKE_MS 10000
 /* How long an nng connection stays open after an answered refusal (sp.c). */
 #define MPMI_LINGER_MS 500
-/* How long a shutting-down server keeps its connections after an nng reply. */
+/* How long a shutting-down server keeps nng connections open after its last
+ * replies (shutdown's, say). */
 #define MPMI_SHUTDOWN_LINGER_MS 50
 
 void mpmi_log(mpmi_srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

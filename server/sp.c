@@ -26,20 +26,6 @@
 #define SP_PROTO_REP 0x31
 #define SP_HDR_LEN 8
 
-static uint64_t sp_get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void sp_put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
 int mpmi_sp_start(mpmi_conn *c)
 {
     static const unsigned char hdr[SP_HDR_LEN] = {0, 'S', 'P', 0, 0, SP_PROTO_REP, 0, 0};
@@ -110,7 +96,7 @@ int mpmi_sp_drain(mpmi_conn *c)
             rc = sp_refused(c);
             break;
         }
-        uint64_t len = sp_get_u64(p + pre - 8);
+        uint64_t len = mpmi_get_be64(p + pre - 8);
         if (len > c->srv->max_frame) {
             /* as nng does: the connection goes, nothing is answered */
             mpmi_log(c->srv, "%s: message of %llu bytes is over the %zu-byte limit", c->peer,
@@ -156,10 +142,9 @@ int mpmi_sp_send(mpmi_conn *c, const unsigned char *frame, size_t len)
     size_t pn = 0;
     if (c->sp_hlen == 0) return 0; /* no request to answer: nothing can carry it */
     if (c->wire == MPMI_WIRE_SP_IPC) pre[pn++] = 1;
-    sp_put_u64(pre + pn, (uint64_t)(c->sp_hlen + len));
+    mpmi_put_be64(pre + pn, (uint64_t)(c->sp_hlen + len));
     pn += 8;
     struct iovec iov[3] = {{pre, pn}, {c->sp_hdr, c->sp_hlen}, {(void *)frame, len}};
     c->sp_hlen = 0; /* one reply per request */
-    c->srv->sp_last_send_ms = mpmi_now_ms();
     return mpmi_conn_write(c, iov, 3);
 }

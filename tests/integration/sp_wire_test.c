@@ -127,27 +127,13 @@ static void hello(int fd)
                  h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]);
 }
 
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* One message: backtrace words (host order, written big endian), then body. */
 static void send_msg(int fd, int kind, const uint32_t *bt, int nbt, const void *body, size_t n)
 {
     unsigned char m[512];
     size_t o = 0;
     if (kind == IPC) m[o++] = 1;
-    put_u64(m + o, 4 * (uint64_t)nbt + n);
+    mpmi_put_be64(m + o, 4 * (uint64_t)nbt + n);
     o += 8;
     for (int i = 0; i < nbt; i++) {
         uint32_t be = htonl(bt[i]);
@@ -166,7 +152,7 @@ static size_t recv_msg(int fd, int kind, unsigned char *p, size_t cap)
     size_t pn = kind == IPC ? 9 : 8;
     if (get(fd, pre, pn) != pn) return 0;
     if (kind == IPC) cr_assert_eq(pre[0], 1, "ipc message type %u", pre[0]);
-    uint64_t len = get_u64(pre + pn - 8);
+    uint64_t len = mpmi_get_be64(pre + pn - 8);
     cr_assert(len > 0 && len <= cap, "message of %llu bytes", (unsigned long long)len);
     cr_assert_eq(get(fd, p, (size_t)len), (size_t)len, "message cut short");
     return (size_t)len;
@@ -314,7 +300,7 @@ Test(sp_wire, refusals)
         unsigned char big[9];
         size_t o = 0;
         if (kind == IPC) big[o++] = 1;
-        put_u64(big + o, (uint64_t)1 << 40);
+        mpmi_put_be64(big + o, (uint64_t)1 << 40);
         put(fd, big, o + 8);
         assert_closed(fd, "a 1 TiB message announced");
     }
@@ -343,7 +329,7 @@ Test(sp_wire, split_message)
     /* a request in three pieces */
     unsigned char m[9 + 4 + 11];
     m[0] = 1;
-    put_u64(m + 1, 15);
+    mpmi_put_be64(m + 1, 15);
     uint32_t be = htonl(0x80000005u);
     memcpy(m + 9, &be, 4);
     memcpy(m + 13, "not a frame", 11);
@@ -373,7 +359,7 @@ Test(sp_wire, joined_messages)
         const int nw[3] = {9, 1, 1};
         for (int m = 0; m < 3; m++) {
             if (kind == IPC) buf[o++] = 1;
-            put_u64(buf + o, 4 * (uint64_t)nw[m] + sizeof hello_frame);
+            mpmi_put_be64(buf + o, 4 * (uint64_t)nw[m] + sizeof hello_frame);
             o += 8;
             for (int w = 0; w < nw[m]; w++) {
                 uint32_t be = htonl(ids[m][w]);
@@ -419,7 +405,7 @@ Test(sp_wire, random_bytes)
             if (i % 3 == 1 && n > 9) {
                 size_t o = 0;
                 if (kind == IPC) b[o++] = 1;
-                put_u64(b + o, (uint64_t)(rand() % 400));
+                mpmi_put_be64(b + o, (uint64_t)(rand() % 400));
             }
         }
         /* the server may close first: a failed send is an answer too */
