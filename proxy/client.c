@@ -117,8 +117,8 @@ static int client_parse_url(mpm_manager *m, const char *url)
     } kinds[] = {
         {"unix://", MPMI_TR_UNIX},
         {"tcp://", MPMI_TR_TCP},
-        {"nng+ipc://", MPMI_TR_NNG},
-        {"nng+tcp://", MPMI_TR_NNG},
+        {"nng+ipc://", MPMI_TR_NNG_IPC},
+        {"nng+tcp://", MPMI_TR_NNG_TCP},
     };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         size_t n = strlen(kinds[i].prefix);
@@ -136,7 +136,7 @@ static int client_dial_stream(mpmi_cconn *c)
 {
     mpm_manager *m = c->m;
     int fd = -1;
-    if (m->kind == MPMI_TR_UNIX) {
+    if (m->kind == MPMI_TR_UNIX || m->kind == MPMI_TR_NNG_IPC) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         if (strlen(m->rest) >= sizeof sa.sun_path)
             return mpmi_error(MPM_EADDR, "unix socket path too long");
@@ -152,7 +152,8 @@ static int client_dial_stream(mpmi_cconn *c)
         char host[256], port[32];
         struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai, *a;
         if (mpmi_split_hostport(m->rest, host, sizeof host, port, sizeof port))
-            return mpmi_error(MPM_EADDR, "bad tcp address '%s' (want tcp://host:port)", m->url);
+            return mpmi_error(MPM_EADDR, "bad tcp address '%s' (want %s://host:port)", m->url,
+                              m->kind == MPMI_TR_TCP ? "tcp" : "nng+tcp");
         int rc = getaddrinfo(host, port, &hints, &ai);
         if (rc) return mpmi_error(MPM_EADDR, "cannot resolve '%s': %s", host, gai_strerror(rc));
         int e = ECONNREFUSED;
@@ -170,6 +171,11 @@ static int client_dial_stream(mpmi_cconn *c)
         mpmi_tcp_tune(fd);
     }
     c->fd = fd;
+    if (MPMI_TR_IS_SP(m->kind)) {
+        /* the protocol headers go with the first request and its reply */
+        c->sp_hdr_out = c->sp_hdr_in = 1;
+        c->sp_send_id = c->sp_recv_id = 0x80000000u | (randombytes_random() & 0x7fffffffu);
+    }
     return 0;
 }
 
@@ -197,10 +203,54 @@ static int stream_write_all_fd(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
+#define SP_HDR_LEN 8 /* 00 'S' 'P' 00, protocol (16 bits), 00 00 */
+#define SP_PROTO_REQ 0x30
+#define SP_PROTO_REP 0x31
+
+/* Send one frame over nng's wire: [type 1 (ipc)] length (8 bytes, big
+ * endian), the request id (4 bytes, top bit set), the frame. */
+static int client_sp_send(mpmi_cconn *c, unsigned char *frame, size_t len)
+{
+    static const unsigned char hdr[SP_HDR_LEN] = {0, 'S', 'P', 0, 0, SP_PROTO_REQ, 0, 0};
+    unsigned char pre[SP_HDR_LEN + 13];
+    size_t n = 0;
+    if (c->sp_hdr_out) {
+        memcpy(pre, hdr, SP_HDR_LEN);
+        n = SP_HDR_LEN;
+    }
+    if (c->m->kind == MPMI_TR_NNG_IPC) pre[n++] = 1;
+    mpmi_put_be64(pre + n, 4 + (uint64_t)len);
+    n += 8;
+    uint32_t id = c->sp_send_id;
+    c->sp_send_id = (id + 1) | 0x80000000u;
+    for (int i = 0; i < 4; i++)
+        pre[n++] = (unsigned char)(id >> (24 - 8 * i));
+    struct iovec iov[2] = {{pre, n}, {frame, len}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    size_t left = n + len;
+    while (left) {
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return mpmi_error(MPM_ECLOSED, "connection to %s lost", c->m->url);
+        left -= (size_t)w;
+        while (mh.msg_iovlen && (size_t)w >= mh.msg_iov->iov_len) {
+            w -= (ssize_t)mh.msg_iov->iov_len;
+            mh.msg_iov++;
+            mh.msg_iovlen--;
+        }
+        if (mh.msg_iovlen) {
+            mh.msg_iov->iov_base = (unsigned char *)mh.msg_iov->iov_base + w;
+            mh.msg_iov->iov_len -= (size_t)w;
+        }
+    }
+    c->sp_hdr_out = 0;
+    return 0;
+}
+
 /* Send one frame (4 bytes of room precede it). */
 static int client_send(mpmi_cconn *c, unsigned char *frame, size_t len)
 {
-    if (c->m->kind == MPMI_TR_NNG) return mpmi_nng_send(c, frame, len);
+    if (MPMI_TR_IS_SP(c->m->kind)) return client_sp_send(c, frame, len);
     mpmi_put_u32(frame - MPMI_LEN_PREFIX, (uint32_t)len);
     if (stream_write_all(c->fd, frame - MPMI_LEN_PREFIX, len + MPMI_LEN_PREFIX))
         return mpmi_error(MPM_ECLOSED, "connection to %s lost", c->m->url);
@@ -272,24 +322,50 @@ static void client_spin_learn(mpmi_cconn *c, int64_t t0)
 }
 
 /* Receive one frame into c->in: *frame points at its header.  Bytes past the
- * frame (the next pipelined reply) stay in c->in for the next call. */
+ * frame (the next pipelined reply) stay in c->in for the next call.  Over
+ * nng's wire the server's protocol header comes before the first reply, and
+ * each reply carries back the id of its request (replies come in order). */
 static int client_recv(mpmi_cconn *c, unsigned char **frame, size_t *len)
 {
-    if (c->m->kind == MPMI_TR_NNG) return mpmi_nng_recv(c, frame, len);
+    static const unsigned char rep_hdr[SP_HDR_LEN] = {0, 'S', 'P', 0, 0, SP_PROTO_REP, 0, 0};
+    int sp = MPMI_TR_IS_SP(c->m->kind);
+    /* what precedes the frame: its length; over nng's wire also the type
+     * byte (ipc) and the request id */
+    size_t pre = !sp ? MPMI_LEN_PREFIX : c->m->kind == MPMI_TR_NNG_IPC ? 13 : 12;
+    size_t want = 0; /* the frame and what precedes it, once known */
     mpmi_buf_consume(&c->in, c->in_used);
     c->in_used = 0;
-    size_t want = MPMI_LEN_PREFIX;
     if (mpmi_buf_reserve(&c->in, 16384)) return mpmi_error(MPM_ENOMEM, "out of memory");
     for (;;) {
-        if (want == MPMI_LEN_PREFIX && c->in.len >= MPMI_LEN_PREFIX) {
-            uint32_t n = mpmi_get_u32(c->in.data);
+        if (c->sp_hdr_in && c->in.len >= SP_HDR_LEN) {
+            if (memcmp(c->in.data, rep_hdr, SP_HDR_LEN))
+                return mpmi_error(MPM_EPROTO, "%s does not answer as nng's rep0 (not an mpm server)",
+                                  c->m->url);
+            mpmi_buf_consume(&c->in, SP_HDR_LEN);
+            c->sp_hdr_in = 0;
+        }
+        if (!want && !c->sp_hdr_in && c->in.len >= pre) {
+            const unsigned char *p = c->in.data;
+            uint64_t n;
+            if (!sp) {
+                n = mpmi_get_u32(p);
+            } else {
+                if (c->m->kind == MPMI_TR_NNG_IPC && p[0] != 1)
+                    return mpmi_error(MPM_EPROTO, "nng message of unknown type %u from server", p[0]);
+                n = mpmi_get_be64(p + pre - 12);
+                uint32_t id = (uint32_t)p[pre - 4] << 24 | (uint32_t)p[pre - 3] << 16 |
+                              (uint32_t)p[pre - 2] << 8 | p[pre - 1];
+                if (n < 4 || id != c->sp_recv_id)
+                    return mpmi_error(MPM_EPROTO, "server answered a request that was not asked");
+                n -= 4;
+            }
             if (n < MPMI_HDR_LEN || n > MPMI_MAX_REPLY)
-                return mpmi_error(MPM_EPROTO, "bad frame length %u from server", n);
-            want = MPMI_LEN_PREFIX + (size_t)n;
+                return mpmi_error(MPM_EPROTO, "bad frame length %llu from server", (unsigned long long)n);
+            want = pre + (size_t)n;
             if (c->in.cap < want && mpmi_buf_reserve(&c->in, want - c->in.len))
                 return mpmi_error(MPM_ENOMEM, "out of memory");
         }
-        if (c->in.len >= want && want > MPMI_LEN_PREFIX) break;
+        if (want && c->in.len >= want) break;
         /* one recv usually brings the whole reply */
         int64_t t0 = 0;
         ssize_t r = client_spin_recv(c, &t0);
@@ -301,23 +377,19 @@ static int client_recv(mpmi_cconn *c, unsigned char **frame, size_t *len)
         if (r <= 0) return mpmi_error(MPM_ECLOSED, "connection to %s lost", c->m->url);
         c->in.len += (size_t)r;
     }
+    if (sp) c->sp_recv_id = (c->sp_recv_id + 1) | 0x80000000u;
     c->in_used = want;
-    *frame = c->in.data + MPMI_LEN_PREFIX;
-    *len = want - MPMI_LEN_PREFIX;
+    *frame = c->in.data + pre;
+    *len = want - pre;
     return 0;
 }
 
-/* Close and free a connection.  in_twin: it is a forked copy of the parent's,
- * so only our descriptor goes (never shutdown(), never nng: both would reach
- * into the parent's connection). */
-static void client_conn_free(mpmi_cconn *c, int in_twin)
+/* Close and free a connection.  Only our descriptor goes, never shutdown():
+ * in a forked child it would reach into the parent's connection. */
+static void client_conn_free(mpmi_cconn *c)
 {
     if (!c) return;
-    if (c->m->kind == MPMI_TR_NNG) {
-        if (!in_twin) mpmi_nng_close(c);
-    } else if (c->fd >= 0) {
-        close(c->fd);
-    }
+    if (c->fd >= 0) close(c->fd);
     mpmi_buf_free(&c->out);
     mpmi_buf_free(&c->in);
     free(c);
@@ -387,10 +459,10 @@ static int client_conn_open(mpm_manager *m, mpmi_cconn **out)
     mpmi_buf_init(&c->out);
     mpmi_buf_init(&c->in);
     mpmi_pk_init(&c->pk, &c->out);
-    int rc = m->kind == MPMI_TR_NNG ? mpmi_nng_dial(c) : client_dial_stream(c);
+    int rc = client_dial_stream(c);
     if (!rc) rc = client_handshake(c);
     if (rc) {
-        client_conn_free(c, 0);
+        client_conn_free(c);
         return rc;
     }
     *out = c;
@@ -557,18 +629,12 @@ static int client_checkout(mpm_manager *m, mpmi_cconn **out)
     if (m->pid != me) {
         /* A forked child: the connections and the session are the parent's.
          * Leave them alone, start our own session, take our own references. */
-        if (m->kind == MPMI_TR_NNG) {
-            m->idle = NULL; /* nng state cannot even be freed after fork */
-            pthread_mutex_unlock(&m->mu);
-            return mpmi_error(MPM_ETRANSPORT, "nng connections cannot be used after fork(); "
-                                              "use a unix:// or tcp:// address");
-        }
         /* every connection is the parent's, in a call or not: the threads
          * that were in calls do not exist here */
         while (m->all) {
             mpmi_cconn *t = m->all;
             m->all = t->anext;
-            client_conn_free(t, 1);
+            client_conn_free(t);
         }
         m->idle = NULL;
         m->pid = me;
@@ -584,7 +650,7 @@ static int client_checkout(mpm_manager *m, mpmi_cconn **out)
             m->need_incref = 0;
             client_conn_link(m, c);
         } else if (c) {
-            client_conn_free(c, 0);
+            client_conn_free(c);
             c = NULL;
         }
         pthread_mutex_unlock(&m->mu);
@@ -620,7 +686,7 @@ static void client_checkin(mpm_manager *m, mpmi_cconn *c, int broken)
     if (broken) {
         client_conn_unlink(m, c);
         pthread_mutex_unlock(&m->mu);
-        client_conn_free(c, 0);
+        client_conn_free(c);
         return;
     }
     c->next = m->idle;
@@ -945,14 +1011,13 @@ int mpmi_attach(mpm_manager *m, int op, const mpm_val *args, int nargs, void **o
  * reply.  Creating and closing an object then costs one round trip, not two.
  * The closing thread's next call must still come after the release: it goes
  * on the same connection, or waits until the reply is read
- * (client_after_pending).  nng's req0 allows one request at a time: there it
- * waits, as it does when this thread's last close on another manager is
- * still unread (one pending close per thread is tracked). */
+ * (client_after_pending).  It waits when this thread's last close on another
+ * manager is still unread (one pending close per thread is tracked). */
 static void client_decref_nowait(mpm_manager *m, uint64_t id)
 {
     mpm_val arg = MPM_INT((int64_t)id);
     client_batch *b = client_tls_batch;
-    if (m->kind == MPMI_TR_NNG || (b && b->m == m) ||
+    if ((b && b->m == m) ||
         (client_tls_pend_m && client_tls_pend_m != m)) {
         mpmi_call_id(m, 0, MPMI_OP_DECREF, &arg, 1, MPMI_SINK_NONE);
         return;
@@ -1257,21 +1322,20 @@ void mpm_manager_close(mpm_manager *m)
     /* the server releases a session's handles when its connections go */
     if (client_tls_pend_m == m) client_tls_pend_m = NULL;
     int twin = m->pid != client_getpid();
-    if (twin && m->kind == MPMI_TR_NNG) m->idle = m->all = NULL; /* nng state is the parent's */
     if (twin) {
         /* a forked copy: every connection is the parent's, and the threads
          * that were in calls on some of them do not exist here */
         while (m->all) {
             mpmi_cconn *c = m->all;
             m->all = c->anext;
-            client_conn_free(c, 1);
+            client_conn_free(c);
         }
         m->idle = NULL;
     }
     while (m->idle) {
         mpmi_cconn *c = m->idle;
         m->idle = c->next;
-        client_conn_free(c, 0);
+        client_conn_free(c);
     }
     if (m->parent_fd >= 0) close(m->parent_fd);
     if (m->private_child && m->server_pid > 0) {

@@ -7,7 +7,11 @@
 
 #define MPMI_MAX_CREATE_ARGS 4
 
-enum { MPMI_TR_UNIX = 1, MPMI_TR_TCP, MPMI_TR_NNG };
+/* nng+ipc and nng+tcp are unix and TCP streams carrying nng's wire (SP, as
+ * server/sp.c serves it), spoken here without libnng: nng cannot be used in a
+ * forked child, and its req0 socket allows one request at a time. */
+enum { MPMI_TR_UNIX = 1, MPMI_TR_TCP, MPMI_TR_NNG_IPC, MPMI_TR_NNG_TCP };
+#define MPMI_TR_IS_SP(k) ((k) == MPMI_TR_NNG_IPC || (k) == MPMI_TR_NNG_TCP)
 
 /* One connection to the server.  A manager keeps a pool of them: a call takes
  * an idle one (or dials a new one) and gives it back, so a thread waiting in
@@ -15,8 +19,11 @@ enum { MPMI_TR_UNIX = 1, MPMI_TR_TCP, MPMI_TR_NNG };
  * connections join one session on the server. */
 typedef struct mpmi_cconn {
     mpm_manager *m;
-    int fd;    /* stream transports */
-    void *nng; /* nng transport state */
+    int fd;
+    /* nng's wire: the protocol header is still to send / to read; the ids of
+     * the next request and of the next reply expected (top bit set) */
+    int sp_hdr_out, sp_hdr_in;
+    uint32_t sp_send_id, sp_recv_id;
     mpmi_chan chan;
     mpmi_buf out, in;
     msgpack_packer pk; /* over out */
@@ -48,11 +55,5 @@ struct mpm_manager {
     int parent_fd;     /* the private server exits when every copy is closed */
     uint64_t epoch;    /* the server run's number for tokens, top bit set; 0: not asked yet */
 };
-
-/* nng transport (proxy/nng.c): dial c->m->url, exchange frames, close. */
-int mpmi_nng_dial(mpmi_cconn *c);
-int mpmi_nng_send(mpmi_cconn *c, unsigned char *frame, size_t len);
-int mpmi_nng_recv(mpmi_cconn *c, unsigned char **frame, size_t *len);
-void mpmi_nng_close(mpmi_cconn *c);
 
 #endif

@@ -22,7 +22,8 @@
  *  - Timeouts are milliseconds: -1 waits forever, 0 never waits.
  *  - fork() is transparent: a child that inherited a manager and its handles
  *    simply uses them; on its first call it opens its own connection and takes
- *    its own references.  (Not for nng+ URLs: nng does not survive fork.)
+ *    its own references, whatever the transport (nng+ URLs included: libmpm
+ *    speaks nng's wire without libnng).
  */
 #ifndef MPM_MPM_H
 #define MPM_MPM_H
