@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -132,6 +133,33 @@ static int client_parse_url(mpm_manager *m, const char *url)
                                  "nng+ipc:///path or nng+tcp://host:port)", url);
 }
 
+/* How long connecting and the handshake may take (ms): $MPM_CONNECT_TIMEOUT_MS,
+ * else as long as mpmd gives a handshake.  Without a bound, an address whose
+ * listener accepts but never answers (a hung or foreign server) would hold
+ * mpm_connect, or the first call of a thread or forked child, forever. */
+static int client_connect_ms(void)
+{
+    const char *e = getenv("MPM_CONNECT_TIMEOUT_MS");
+    long v = e && *e ? strtol(e, NULL, 10) : 10000;
+    return v < 1 ? 1 : v > 3600000 ? 3600000 : (int)v;
+}
+
+/* Bound (ms > 0) or unbound (0) blocking sends, receives and connect on fd. */
+static void client_fd_timeouts(int fd, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+static int client_connect_failed(mpm_manager *m, int e)
+{
+    if (e == EINPROGRESS || e == EAGAIN) /* SO_SNDTIMEO ran out */
+        return mpmi_error(MPM_ETIMEDOUT, "cannot connect to %s: no answer within %d ms", m->url,
+                          client_connect_ms());
+    return mpmi_error(MPM_ECONNREFUSED, "cannot connect to %s: %s", m->url, strerror(e));
+}
+
 static int client_dial_stream(mpmi_cconn *c)
 {
     mpm_manager *m = c->m;
@@ -143,10 +171,11 @@ static int client_dial_stream(mpmi_cconn *c)
         strcpy(sa.sun_path, m->rest);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) return mpmi_error(MPM_ESYS, "socket: %s", strerror(errno));
+        client_fd_timeouts(fd, client_connect_ms());
         if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
             int e = errno;
             close(fd);
-            return mpmi_error(MPM_ECONNREFUSED, "cannot connect to %s: %s", m->url, strerror(e));
+            return client_connect_failed(m, e);
         }
     } else {
         char host[256], port[32];
@@ -160,14 +189,14 @@ static int client_dial_stream(mpmi_cconn *c)
         for (a = ai; a; a = a->ai_next) {
             fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
             if (fd < 0) continue;
+            client_fd_timeouts(fd, client_connect_ms());
             if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
             e = errno;
             close(fd);
             fd = -1;
         }
         freeaddrinfo(ai);
-        if (fd < 0)
-            return mpmi_error(MPM_ECONNREFUSED, "cannot connect to %s: %s", m->url, strerror(e));
+        if (fd < 0) return client_connect_failed(m, e);
         mpmi_tcp_tune(fd);
     }
     c->fd = fd;
@@ -374,6 +403,9 @@ static int client_recv(mpmi_cconn *c, unsigned char **frame, size_t *len)
             client_spin_learn(c, t0);
         }
         if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) /* in the handshake only */
+            return mpmi_error(MPM_ETIMEDOUT, "%s did not answer within %d ms", c->m->url,
+                              client_connect_ms());
         if (r <= 0) return mpmi_error(MPM_ECLOSED, "connection to %s lost", c->m->url);
         c->in.len += (size_t)r;
     }
@@ -461,6 +493,7 @@ static int client_conn_open(mpm_manager *m, mpmi_cconn **out)
     mpmi_pk_init(&c->pk, &c->out);
     int rc = client_dial_stream(c);
     if (!rc) rc = client_handshake(c);
+    if (!rc) client_fd_timeouts(c->fd, 0); /* calls may wait as long as they ask */
     if (rc) {
         client_conn_free(c);
         return rc;

@@ -210,7 +210,11 @@ int mpm_manager_start(mpm_manager **out, const mpm_start_opts *opts);
  * authkey (len bytes; NULL means $MPM_AUTHKEY, or no key when that is unset).  0 with *out set, or
  * MPM_EAUTH, MPM_ECONNREFUSED, MPM_EADDR, ...  Frames are sealed with
  * AES-256-GCM when both ends' CPUs have it, else XChaCha20-Poly1305
- * (MPM_CIPHER=xchacha20 in the environment forces the latter). */
+ * (MPM_CIPHER=xchacha20 in the environment forces the latter).  Connecting
+ * and the handshake may take $MPM_CONNECT_TIMEOUT_MS (default 10000, as long
+ * as mpmd allows a handshake) before MPM_ETIMEDOUT: an address that accepts
+ * but never answers does not hang the caller.  This bounds every new
+ * connection (a new thread's or a forked child's first call), not calls. */
 int mpm_connect(mpm_manager **out, const char *url, const void *authkey, size_t len);
 
 /* mpm_manager_close closes every open handle of m, disconnects and frees m;
@@ -242,7 +246,8 @@ int mpm_manager_debug_sleep(mpm_manager *m, int64_t ms);
 typedef struct mpm_stats {
     uint64_t objects;     /* objects alive (anonymous and named) */
     uint64_t named;       /* of those, named */
-    uint64_t sessions;    /* client processes connected */
+    uint64_t sessions;    /* sessions connected: one per manager handle per
+                           * process (mpm_connect or mpm_manager_start) */
     uint64_t connections; /* connections open (authenticated or not) */
     uint64_t parked;      /* calls waiting now (lock acquires, queue gets, ...) */
     uint64_t calls;       /* calls run */
@@ -271,8 +276,9 @@ int mpm_manager_stats(mpm_manager *m, mpm_stats *out);
  * counted), 'size': approximate bytes of server memory}.  Free with mpm_val_free.  0 or MPM_E*. */
 int mpm_manager_objects(mpm_manager *m, mpm_val **out);
 
-/* mpm_manager_sessions stores in *out how many client processes are
- * connected.  0 or MPM_E*. */
+/* mpm_manager_sessions stores in *out how many sessions are connected: one per
+ * manager handle per process (a process that connected twice counts twice; a
+ * forked child that used an inherited manager has its own).  0 or MPM_E*. */
 int mpm_manager_sessions(mpm_manager *m, size_t *out);
 
 /*---- batching ----------------------------------------------------------------*/

@@ -15,7 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -325,6 +329,67 @@ Test(transport, nng_connection_refused, .timeout = 30)
     rc = mpm_connect(&m, "nng+tcp://127.0.0.1:1", KEY, strlen(KEY));
     cr_assert_eq(rc, MPM_ECONNREFUSED, "%s: %s", mpm_strerror(rc), mpm_last_error());
     cr_assert_null(m);
+}
+
+/* A listener that accepts connections (the kernel does, from its backlog) and
+ * never answers: mpm_connect gives up after MPM_CONNECT_TIMEOUT_MS with
+ * MPM_ETIMEDOUT, on every transport, instead of waiting forever. */
+static void silent_connect(const char *url, int lo_ms, int hi_ms)
+{
+    mpm_manager *m = NULL;
+    int64_t t0 = now_ms();
+    int rc = mpm_connect(&m, url, KEY, strlen(KEY));
+    int64_t took = now_ms() - t0;
+    cr_assert_eq(rc, MPM_ETIMEDOUT, "%s: %s (%s)", url, mpm_strerror(rc), mpm_last_error());
+    cr_assert_null(m);
+    cr_assert(strstr(mpm_last_error(), "within 300 ms"), "%s", mpm_last_error());
+    cr_assert(took >= lo_ms && took <= hi_ms, "%s: gave up after %lld ms", url, (long long)took);
+}
+
+Test(transport, silent_server_times_out, .timeout = 30)
+{
+    char path[128], url[200];
+    tmp_path(path, sizeof path, "silent.sock");
+    unlink(path);
+    int u = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    cr_assert_eq(bind(u, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(listen(u, 16), 0);
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t inl = sizeof in;
+    cr_assert_eq(bind(t, (struct sockaddr *)&in, sizeof in), 0);
+    cr_assert_eq(listen(t, 16), 0);
+    cr_assert_eq(getsockname(t, (struct sockaddr *)&in, &inl), 0);
+    int port = ntohs(in.sin_port);
+
+    setenv("MPM_CONNECT_TIMEOUT_MS", "300", 1);
+    snprintf(url, sizeof url, "unix://%s", path);
+    silent_connect(url, 250, 5000);
+    snprintf(url, sizeof url, "nng+ipc://%s", path); /* the SP header never comes */
+    silent_connect(url, 250, 5000);
+    snprintf(url, sizeof url, "tcp://127.0.0.1:%d", port);
+    silent_connect(url, 250, 5000);
+    snprintf(url, sizeof url, "nng+tcp://127.0.0.1:%d", port);
+    silent_connect(url, 250, 5000);
+    unsetenv("MPM_CONNECT_TIMEOUT_MS");
+    close(u);
+    close(t);
+    unlink(path);
+
+    /* the bound is for connecting only: a call may wait longer than it */
+    char key[256], bound[256];
+    write_key(key, sizeof key, "silent.key", KEY);
+    tmp_path(path, sizeof path, "silent-ok.sock");
+    snprintf(url, sizeof url, "unix://%s", path);
+    pid_t srv = start_server(url, key, bound, sizeof bound);
+    setenv("MPM_CONNECT_TIMEOUT_MS", "300", 1);
+    mpm_manager *m = connect_ok(bound);
+    unsetenv("MPM_CONNECT_TIMEOUT_MS");
+    cr_assert_eq(mpm_manager_debug_sleep(m, 600), 0, "%s", mpm_last_error());
+    mpm_manager_close(m);
+    stop_server(srv);
 }
 
 /* Non-loopback listening needs a key, on either TCP transport. */
