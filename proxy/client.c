@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sodium.h>
@@ -133,31 +134,75 @@ static int client_parse_url(mpm_manager *m, const char *url)
                                  "nng+ipc:///path or nng+tcp://host:port)", url);
 }
 
-/* How long connecting and the handshake may take (ms): $MPM_CONNECT_TIMEOUT_MS,
- * else as long as mpmd gives a handshake.  Without a bound, an address whose
- * listener accepts but never answers (a hung or foreign server) would hold
- * mpm_connect, or the first call of a thread or forked child, forever. */
+/* How long connecting and the handshake may take in all (ms):
+ * $MPM_CONNECT_TIMEOUT_MS (-1 or 0: no bound), else as long as mpmd gives a
+ * handshake.  Without a bound, an address whose listener accepts but never
+ * answers (a hung or foreign server) would hold mpm_connect, or the first
+ * call of a thread or forked child, forever. */
 static int client_connect_ms(void)
 {
     const char *e = getenv("MPM_CONNECT_TIMEOUT_MS");
-    long v = e && *e ? strtol(e, NULL, 10) : 10000;
-    return v < 1 ? 1 : v > 3600000 ? 3600000 : (int)v;
+    char *end;
+    long v = e && *e ? strtol(e, &end, 10) : 10000;
+    if (e && *e && *end) v = 10000; /* not a number: the default */
+    return v <= 0 ? 0 : v > 3600000 ? 3600000 : (int)v;
 }
 
-/* Bound (ms > 0) or unbound (0) blocking sends, receives and connect on fd. */
-static void client_fd_timeouts(int fd, int ms)
+static int64_t client_now_us(void);
+
+/* Bound fd's blocking connect, sends and receives by what is left of c's
+ * connecting time (us <= 0 of it left: -1), or unbind them (c not
+ * connecting or no bound). */
+static int client_fd_deadline(mpmi_cconn *c, int fd)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    int64_t left = 0;
+    if (c->hs_deadline) {
+        left = c->hs_deadline - client_now_us();
+        if (left <= 0) return -1;
+    }
+    struct timeval tv = {(time_t)(left / 1000000), (suseconds_t)(left % 1000000)};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    return 0;
 }
 
-static int client_connect_failed(mpm_manager *m, int e)
+static int client_too_slow(mpmi_cconn *c)
 {
-    if (e == EINPROGRESS || e == EAGAIN) /* SO_SNDTIMEO ran out */
-        return mpmi_error(MPM_ETIMEDOUT, "cannot connect to %s: no answer within %d ms", m->url,
-                          client_connect_ms());
-    return mpmi_error(MPM_ECONNREFUSED, "cannot connect to %s: %s", m->url, strerror(e));
+    return mpmi_error(MPM_ECONNREFUSED, "cannot connect to %s: no answer within %d ms", c->m->url,
+                      client_connect_ms());
+}
+
+/* connect() within c's connecting time: 0 or an errno (ETIMEDOUT). */
+static int client_connect_fd(mpmi_cconn *c, int fd, const struct sockaddr *sa, socklen_t len)
+{
+    if (client_fd_deadline(c, fd)) return ETIMEDOUT;
+    if (connect(fd, sa, len) == 0) return 0;
+    int e = errno;
+    if (e == EINTR) {
+        /* the connection goes on: wait for it (a signal is not a refusal) */
+        for (;;) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int ms = -1;
+            if (c->hs_deadline) {
+                int64_t left = c->hs_deadline - client_now_us();
+                if (left <= 0) return ETIMEDOUT;
+                ms = (int)((left + 999) / 1000);
+            }
+            int r = poll(&p, 1, ms);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) return r == 0 ? ETIMEDOUT : errno;
+            socklen_t el = sizeof e;
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el)) return errno;
+            return e;
+        }
+    }
+    return e == EINPROGRESS || e == EAGAIN ? ETIMEDOUT : e; /* SO_SNDTIMEO ran out */
+}
+
+static int client_connect_failed(mpmi_cconn *c, int e)
+{
+    if (e == ETIMEDOUT) return client_too_slow(c);
+    return mpmi_error(MPM_ECONNREFUSED, "cannot connect to %s: %s", c->m->url, strerror(e));
 }
 
 static int client_dial_stream(mpmi_cconn *c)
@@ -171,11 +216,10 @@ static int client_dial_stream(mpmi_cconn *c)
         strcpy(sa.sun_path, m->rest);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) return mpmi_error(MPM_ESYS, "socket: %s", strerror(errno));
-        client_fd_timeouts(fd, client_connect_ms());
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) {
-            int e = errno;
+        int e = client_connect_fd(c, fd, (struct sockaddr *)&sa, sizeof sa);
+        if (e) {
             close(fd);
-            return client_connect_failed(m, e);
+            return client_connect_failed(c, e);
         }
     } else {
         char host[256], port[32];
@@ -189,14 +233,12 @@ static int client_dial_stream(mpmi_cconn *c)
         for (a = ai; a; a = a->ai_next) {
             fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
             if (fd < 0) continue;
-            client_fd_timeouts(fd, client_connect_ms());
-            if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
-            e = errno;
+            if ((e = client_connect_fd(c, fd, a->ai_addr, a->ai_addrlen)) == 0) break;
             close(fd);
             fd = -1;
         }
         freeaddrinfo(ai);
-        if (fd < 0) return client_connect_failed(m, e);
+        if (fd < 0) return client_connect_failed(c, e);
         mpmi_tcp_tune(fd);
     }
     c->fd = fd;
@@ -388,8 +430,9 @@ static int client_recv(mpmi_cconn *c, unsigned char **frame, size_t *len)
                     return mpmi_error(MPM_EPROTO, "server answered a request that was not asked");
                 n -= 4;
             }
-            if (n < MPMI_HDR_LEN || n > MPMI_MAX_REPLY)
-                return mpmi_error(MPM_EPROTO, "bad frame length %llu from server", (unsigned long long)n);
+            if (n < MPMI_HDR_LEN || n > (c->connecting ? MPMI_HANDSHAKE_MAX : MPMI_MAX_REPLY))
+                return mpmi_error(MPM_EPROTO, "bad frame length %llu from %s", (unsigned long long)n,
+                                  c->m->url);
             want = pre + (size_t)n;
             if (c->in.cap < want && mpmi_buf_reserve(&c->in, want - c->in.len))
                 return mpmi_error(MPM_ENOMEM, "out of memory");
@@ -399,13 +442,13 @@ static int client_recv(mpmi_cconn *c, unsigned char **frame, size_t *len)
         int64_t t0 = 0;
         ssize_t r = client_spin_recv(c, &t0);
         if (r == -2) {
+            if (c->connecting && client_fd_deadline(c, c->fd)) return client_too_slow(c);
             r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
             client_spin_learn(c, t0);
         }
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) /* in the handshake only */
-            return mpmi_error(MPM_ETIMEDOUT, "%s did not answer within %d ms", c->m->url,
-                              client_connect_ms());
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) /* connecting only */
+            return client_too_slow(c);
         if (r <= 0) return mpmi_error(MPM_ECLOSED, "connection to %s lost", c->m->url);
         c->in.len += (size_t)r;
     }
@@ -491,9 +534,14 @@ static int client_conn_open(mpm_manager *m, mpmi_cconn **out)
     mpmi_buf_init(&c->out);
     mpmi_buf_init(&c->in);
     mpmi_pk_init(&c->pk, &c->out);
+    int ms = client_connect_ms();
+    c->connecting = 1;
+    c->hs_deadline = ms ? client_now_us() + (int64_t)ms * 1000 : 0;
     int rc = client_dial_stream(c);
     if (!rc) rc = client_handshake(c);
-    if (!rc) client_fd_timeouts(c->fd, 0); /* calls may wait as long as they ask */
+    c->connecting = 0;
+    c->hs_deadline = 0;
+    if (!rc && ms) client_fd_deadline(c, c->fd); /* calls may wait as long as they ask */
     if (rc) {
         client_conn_free(c);
         return rc;
@@ -522,7 +570,9 @@ static int client_exchange(mpmi_cconn *c, unsigned char **body, size_t *blen, in
     mpmi_buf *req = &c->out;
     if (req->oom || mpmi_buf_reserve(req, MPMI_TAG_LEN))
         return mpmi_error(MPM_ENOMEM, "out of memory");
-    if (req->len - MPMI_LEN_PREFIX + MPMI_TAG_LEN > MPMI_MAX_FRAME_DEFAULT)
+    /* nng's wire counts the request id in the message mpmd checks */
+    size_t limit = MPMI_MAX_FRAME_DEFAULT - (MPMI_TR_IS_SP(c->m->kind) ? 4 : 0);
+    if (req->len - MPMI_LEN_PREFIX + MPMI_TAG_LEN > limit)
         return mpmi_error(MPM_ETOOBIG, "request of %zu bytes is over the frame limit", req->len);
     size_t flen = mpmi_seal(&c->chan, req->data + MPMI_LEN_PREFIX, req->len - REQ_OFF);
     *broken = 1;

@@ -11,6 +11,9 @@
  * server/sp.c serves it), spoken here without libnng: nng cannot be used in a
  * forked child, and its req0 socket allows one request at a time. */
 enum { MPMI_TR_UNIX = 1, MPMI_TR_TCP, MPMI_TR_NNG_IPC, MPMI_TR_NNG_TCP };
+/* The longest handshake reply a client reads (they are a few dozen bytes): a
+ * foreign listener cannot make it allocate much before it has authenticated. */
+#define MPMI_HANDSHAKE_MAX 256
 #define MPMI_TR_IS_SP(k) ((k) == MPMI_TR_NNG_IPC || (k) == MPMI_TR_NNG_TCP)
 
 /* One connection to the server.  A manager keeps a pool of them: a call takes
@@ -24,6 +27,8 @@ typedef struct mpmi_cconn {
      * the next request and of the next reply expected (top bit set) */
     int sp_hdr_out, sp_hdr_in;
     uint32_t sp_send_id, sp_recv_id;
+    int connecting;      /* in connect() or the handshake */
+    int64_t hs_deadline; /* when connecting gives up (client_now_us), 0: never */
     mpmi_chan chan;
     mpmi_buf out, in;
     msgpack_packer pk; /* over out */

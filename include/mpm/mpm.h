@@ -211,10 +211,12 @@ int mpm_manager_start(mpm_manager **out, const mpm_start_opts *opts);
  * MPM_EAUTH, MPM_ECONNREFUSED, MPM_EADDR, ...  Frames are sealed with
  * AES-256-GCM when both ends' CPUs have it, else XChaCha20-Poly1305
  * (MPM_CIPHER=xchacha20 in the environment forces the latter).  Connecting
- * and the handshake may take $MPM_CONNECT_TIMEOUT_MS (default 10000, as long
- * as mpmd allows a handshake) before MPM_ETIMEDOUT: an address that accepts
- * but never answers does not hang the caller.  This bounds every new
- * connection (a new thread's or a forked child's first call), not calls. */
+ * and the handshake together may take $MPM_CONNECT_TIMEOUT_MS (default 10000,
+ * as long as mpmd allows a handshake; -1 or 0: no bound) before
+ * MPM_ECONNREFUSED ("no answer within ..."): an address that accepts but never
+ * answers, or answers a byte at a time, does not hang the caller.  This bounds
+ * every new connection (a new thread's or a forked child's first call, which
+ * then fails the same way), not calls; resolving a host name is not bounded. */
 int mpm_connect(mpm_manager **out, const char *url, const void *authkey, size_t len);
 
 /* mpm_manager_close closes every open handle of m, disconnects and frees m;
