@@ -16,6 +16,10 @@
  * to US microseconds before sleeping in read (or epoll_wait): what it would
  * gain a server or client not to let its CPU go idle between messages; with
  * --yield the spin loops call sched_yield(), so a partner on the same CPU runs.
+ * --poll-client makes the client wait in poll() before each read, as libmpm
+ * does over unix sockets: a process asleep in a unix socket's read is woken
+ * each time its peer reads what it sent (an announcement of freed space that
+ * read's waiter does not filter), poll's waiter only for input.
  *
  * Prints one machine-readable line:  raw <unix|tcp|unix_epoll|tcp_epoll> echo <ops/s>
  */
@@ -24,6 +28,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -68,12 +73,24 @@ static ssize_t read_spin(int fd, char *p, size_t n, int us)
 }
 
 static int g_spin_server, g_spin_client; /* µs */
+static int g_poll_client;
+
+/* The client's wait: poll() for input first with --poll-client. */
+static ssize_t read_client(int fd, char *p, size_t n)
+{
+    if (g_poll_client && !g_spin_client) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, -1) < 0) return -1;
+        return recv(fd, p, n, MSG_DONTWAIT);
+    }
+    return read_spin(fd, p, n, g_spin_client);
+}
 
 static int read_full(int fd, char *p, size_t n)
 {
     while (n) {
-        ssize_t r = read_spin(fd, p, n, g_spin_client);
-        if (r < 0 && errno == EINTR) continue;
+        ssize_t r = read_client(fd, p, n);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         if (r <= 0) return -1;
         p += r;
         n -= (size_t)r;
@@ -145,6 +162,7 @@ int main(int argc, char **argv)
         {"spin", required_argument, 0, 'p'},
         {"spin-client", required_argument, 0, 'q'},
         {"yield", no_argument, 0, 'y'},
+        {"poll-client", no_argument, 0, 'P'},
         {"server-cpu", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -155,7 +173,7 @@ int main(int argc, char **argv)
     long long count = 0;
     size_t size = 32;
     int ch, server_cpu = -1;
-    while ((ch = getopt_long(argc, argv, "t:es:c:b:C:p:q:yh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "t:es:c:b:C:p:q:yPh", opts, NULL)) != -1) {
         switch (ch) {
         case 't':
             transport = optarg;
@@ -184,10 +202,13 @@ int main(int argc, char **argv)
         case 'y':
             g_spin_yield = 1;
             break;
+        case 'P':
+            g_poll_client = 1;
+            break;
         default:
             fprintf(stderr, "usage: raw_echo [--transport unix|tcp] [--epoll] "
                             "[--seconds S | --count N] [--size BYTES] [--server-cpu N]\n"
-                            "                [--spin US] [--spin-client US] [--yield]\n");
+                            "                [--spin US] [--spin-client US] [--yield] [--poll-client]\n");
             return ch == 'h' ? 0 : 2;
         }
     }
@@ -265,8 +286,9 @@ int main(int argc, char **argv)
         unlink(path);
         rmdir(dir);
     }
-    printf("raw %s%s%s%s%s echo %.0f\n", transport, use_epoll ? "_epoll" : "",
+    printf("raw %s%s%s%s%s%s echo %.0f\n", transport, use_epoll ? "_epoll" : "",
            g_spin_server ? "_spinserver" : "", g_spin_client ? "_spinclient" : "",
+           g_poll_client && !g_spin_client ? "_pollclient" : "",
            g_spin_yield && (g_spin_server || g_spin_client) ? "_yield" : "", (double)n / (t - t0));
     return 0;
 }

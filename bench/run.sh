@@ -122,6 +122,7 @@ for mode in $modes_main; do
     log "run.sh: $mode"
     run $mode "$build/raw_echo" --transport unix --seconds "$secs"
     run $mode "$build/raw_echo" --transport unix --epoll --seconds "$secs"
+    run $mode "$build/raw_echo" --transport unix --epoll --poll-client --seconds "$secs"
     # the floor for two processes that both poll before sleeping, as mpm's client
     # and mpmd do when they may use two CPUs (unpinned only: mpm turns polling
     # off on one CPU, and both halves of the cross placement see one CPU)
@@ -216,6 +217,7 @@ if [ "$only" = all ]; then
 hdr "round-trip floors, ops/s"
 row "raw unix echo, 32 B (the floor)" raw unix echo
 row "raw unix echo, epoll server" raw unix_epoll echo
+row "raw unix echo, epoll server, poll client" raw unix_epoll_pollclient echo
 row "raw unix echo, both sides poll <= 50 us" raw unix_spinserver_spinclient echo
 row "raw tcp echo, 32 B" raw tcp echo
 row "mpm unix ping (bare mpm round trip)" mpm unix ping
