@@ -452,7 +452,7 @@ Test(transport, dripping_or_huge_answers_are_bounded, .timeout = 30)
 /* Requests at the frame limit over nng's wire, where the request id counts
  * in the message mpmd checks: each size is sent and served or refused by the
  * client (MPM_ETOOBIG), never dropped by the server with the connection. */
-Test(transport, nng_requests_at_the_frame_limit, .timeout = 60)
+Test(transport, nng_requests_at_the_frame_limit, .timeout = 30)
 {
     char key[256], sock[128], url[160], bound[256];
     write_key(key, sizeof key, "limit.key", KEY);
