@@ -37,40 +37,16 @@
 #include "support/support.h"
 
 static const char KEY[] = "nng-interop-test-key";
-static char dir[64], keyfile[128], sock_path[128], unix_url[160];
-static char ipc_path[128]; /* mpmd's nng+ipc socket */
-static int tcp_port;       /* mpmd's nng+tcp port, as bound */
-static pid_t srv = -1;
-static mpm_manager *watch; /* over unix://: the server's own view */
+static t_nng_srv S; /* mpmd on nng+ipc, nng+tcp and unix:// (S.watch) */
 
 static void setup(void)
 {
-    char bound[1024], listen_ipc[200], listen_unix[200];
-    unsetenv("MPM_AUTHKEY");
-    t_private_dir(dir, sizeof dir, "mpmnng", keyfile, sizeof keyfile, KEY);
-    snprintf(ipc_path, sizeof ipc_path, "%s/s.ipc", dir);
-    snprintf(sock_path, sizeof sock_path, "%s/s.sock", dir);
-    snprintf(unix_url, sizeof unix_url, "unix://%s", sock_path);
-    snprintf(listen_ipc, sizeof listen_ipc, "nng+ipc://%s", ipc_path);
-    snprintf(listen_unix, sizeof listen_unix, "%s", unix_url);
-    const char *extra[] = {"--listen", "nng+tcp://127.0.0.1:0", "--listen", listen_unix, NULL};
-    srv = t_mpmd_start(listen_ipc, keyfile, extra, 10000, bound, sizeof bound);
-    cr_assert(srv > 0, "mpmd did not start: '%s'", bound);
-    char *t = strstr(bound, "nng+tcp://127.0.0.1:");
-    cr_assert_not_null(t, "no nng+tcp URL in '%s'", bound);
-    tcp_port = atoi(t + strlen("nng+tcp://127.0.0.1:"));
-    cr_assert_gt(tcp_port, 0);
-    T_OK(mpm_connect(&watch, unix_url, KEY, strlen(KEY)));
+    t_nng_srv_start(&S, "mpmnng", KEY, NULL);
 }
 
 static void teardown(void)
 {
-    mpm_manager_close(watch);
-    watch = NULL;
-    int st = t_mpmd_stop(srv, 3000);
-    srv = -1;
-    t_private_dir_remove(dir);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mpmd ended with status %d", st);
+    t_nng_srv_stop(&S);
 }
 
 TestSuite(nng_interop, .init = setup, .fini = teardown, .timeout = 30);
@@ -204,8 +180,8 @@ static void req_relay_start(req_relay *r, int kind, const char *path)
     cr_assert_geq(r->lfd, 0);
     cr_assert_eq(bind(r->lfd, (struct sockaddr *)&sa, sizeof sa), 0, "bind: %s", strerror(errno));
     cr_assert_eq(listen(r->lfd, 1), 0);
-    if (kind == IPC) snprintf(url, sizeof url, "ipc://%s", ipc_path);
-    else snprintf(url, sizeof url, "tcp://127.0.0.1:%d", tcp_port);
+    if (kind == IPC) snprintf(url, sizeof url, "ipc://%s", S.ipc_path);
+    else snprintf(url, sizeof url, "tcp://127.0.0.1:%d", S.tcp_port);
     NNG_OK(nng_req0_open(&r->req));
     NNG_OK(nng_socket_set_ms(r->req, NNG_OPT_RECVTIMEO, 5000));
     NNG_OK(nng_socket_set_ms(r->req, NNG_OPT_SENDTIMEO, 5000));
@@ -277,7 +253,7 @@ Test(nng_interop, real_req0_client_talks_to_mpmd)
         big[i] = (unsigned char)(i * 7 + i / 251);
     for (int kind = IPC; kind <= TCP; kind++) {
         char path[160];
-        snprintf(path, sizeof path, "%s/relay-%s.sock", dir, KIND[kind]);
+        snprintf(path, sizeof path, "%s/relay-%s.sock", S.dir, KIND[kind]);
         req_relay rl;
         req_relay_start(&rl, kind, path);
         const raw_opts o = {path, KEY, 5000, 5000, reply_buf, sizeof reply_buf};
@@ -302,7 +278,7 @@ Test(nng_interop, real_req0_client_talks_to_mpmd)
         int64_t did = int_of(&res[0]);
         cr_assert_gt(did, 0);
         size_t objs = 0;
-        T_OK(mpm_manager_object_count(watch, &objs));
+        T_OK(mpm_manager_object_count(S.watch, &objs));
         cr_assert_eq(objs, 1, "the server holds %zu objects, want the new dict", objs);
 
         raw_body_init(&b, 3);
@@ -343,7 +319,7 @@ Test(nng_interop, real_req0_client_talks_to_mpmd)
         msgpack_pack_int64(&b.pk, did);
         body_call(&r, &b, res, 1);
         ASSERT_OK_RESULT(res[0], "DECREF");
-        T_OK(mpm_manager_object_count(watch, &objs));
+        T_OK(mpm_manager_object_count(S.watch, &objs));
         cr_assert_eq(objs, 0, "the server still holds %zu objects", objs);
 
         raw_close(&r);
@@ -424,7 +400,7 @@ static int rep_relay_conn(rep_relay *r, uint32_t id)
     for (i = 0; i < MAX_PIPES && r->pipes[i].id != id; i++) {
     }
     if (i < MAX_PIPES && !r->pipes[i].gone) {
-        if (r->pipes[i].fd < 0) r->pipes[i].fd = raw_dial(sock_path);
+        if (r->pipes[i].fd < 0) r->pipes[i].fd = raw_dial(S.sock_path);
         fd = r->pipes[i].fd < 0 ? -2 : r->pipes[i].fd;
     }
     pthread_mutex_unlock(&r->err.mu);
@@ -447,7 +423,7 @@ static void *rep_relay_run(void *arg)
         if (fd < 0) {
             nng_msg_free(m);
             if (fd == -1) continue; /* the pipe went already: nobody to answer */
-            relay_fail(&r->err, "cannot connect to %s", sock_path);
+            relay_fail(&r->err, "cannot connect to %s", S.sock_path);
             break;
         }
         int rc = raw_send_frame(fd, nng_msg_body(m), nng_msg_len(m));
@@ -508,7 +484,7 @@ static void await_sessions(size_t want)
 {
     size_t n = 0;
     for (int64_t end = t_now_ms() + 3000;; t_sleep_ms(10)) {
-        T_OK(mpm_manager_sessions(watch, &n));
+        T_OK(mpm_manager_sessions(S.watch, &n));
         if (n == want || t_now_ms() > end) break;
     }
     cr_assert_eq(n, want, "the server has %zu sessions, want %zu", n, want);
@@ -530,7 +506,7 @@ Test(nng_interop, libmpm_talks_to_real_rep0)
         int port = 0;
         rep_relay rl;
         if (kind == IPC) {
-            snprintf(nurl, sizeof nurl, "ipc://%s/r.ipc", dir);
+            snprintf(nurl, sizeof nurl, "ipc://%s/r.ipc", S.dir);
             rep_relay_start(&rl, nurl, NULL);
             snprintf(url, sizeof url, "nng+%s", nurl);
         } else {
@@ -561,12 +537,12 @@ Test(nng_interop, libmpm_talks_to_real_rep0)
         T_OK(mpm_dict_len(d, &n));
         cr_assert_eq(n, 2);
         T_OK(mpm_ping(m));
-        T_OK(mpm_manager_object_count(watch, &n));
+        T_OK(mpm_manager_object_count(S.watch, &n));
         cr_assert_eq(n, 1, "the server holds %zu objects, want the dict", n);
 
         mpm_dict_close(d);
         T_OK(mpm_ping(m)); /* reads the DECREF's reply first */
-        T_OK(mpm_manager_object_count(watch, &n));
+        T_OK(mpm_manager_object_count(S.watch, &n));
         cr_assert_eq(n, 0, "the server still holds %zu objects", n);
         mpm_manager_close(m);
         await_sessions(1);

@@ -21,42 +21,17 @@
 #include "support/support.h"
 
 static const char KEY[] = "sp-wire-test-key";
-static char dir[64], keyfile[128], ipc_path[128], ipc_url[160], unix_url[160];
-static char tcp_url[160]; /* nng+tcp://127.0.0.1:PORT as bound */
-static int tcp_port;
-static pid_t srv = -1;
-static mpm_manager *watch; /* over unix://: the server's own view */
+static t_nng_srv S; /* mpmd on nng+ipc, nng+tcp and unix:// (S.watch) */
 
 static void setup(void)
 {
-    char bound[1024], listen_ipc[200], listen_unix[200];
-    unsetenv("MPM_AUTHKEY");
-    t_private_dir(dir, sizeof dir, "mpmsp", keyfile, sizeof keyfile, KEY);
-    snprintf(ipc_path, sizeof ipc_path, "%s/s.ipc", dir);
-    snprintf(ipc_url, sizeof ipc_url, "nng+ipc://%s", ipc_path);
-    snprintf(unix_url, sizeof unix_url, "unix://%s/s.sock", dir);
-    snprintf(listen_ipc, sizeof listen_ipc, "%s", ipc_url);
-    snprintf(listen_unix, sizeof listen_unix, "%s", unix_url);
-    const char *extra[] = {
-        "--listen", "nng+tcp://127.0.0.1:0", "--listen", listen_unix, "--max-frame", "65536", NULL};
-    srv = t_mpmd_start(listen_ipc, keyfile, extra, 10000, bound, sizeof bound);
-    cr_assert(srv > 0, "mpmd did not start: '%s'", bound);
-    char *t = strstr(bound, "nng+tcp://127.0.0.1:");
-    cr_assert_not_null(t, "no nng+tcp URL in '%s'", bound);
-    tcp_port = atoi(t + strlen("nng+tcp://127.0.0.1:"));
-    cr_assert_gt(tcp_port, 0);
-    snprintf(tcp_url, sizeof tcp_url, "nng+tcp://127.0.0.1:%d", tcp_port);
-    T_OK(mpm_connect(&watch, unix_url, KEY, strlen(KEY)));
+    const char *extra[] = {"--max-frame", "65536", NULL};
+    t_nng_srv_start(&S, "mpmsp", KEY, extra);
 }
 
 static void teardown(void)
 {
-    mpm_manager_close(watch);
-    watch = NULL;
-    int st = t_mpmd_stop(srv, 3000);
-    srv = -1;
-    t_private_dir_remove(dir);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mpmd ended with status %d", st);
+    t_nng_srv_stop(&S);
 }
 
 TestSuite(sp_wire, .init = setup, .fini = teardown, .timeout = 60);
@@ -71,11 +46,11 @@ static int dial(int kind)
     int fd;
     if (kind == IPC) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", ipc_path);
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", S.ipc_path);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0, "%s", strerror(errno));
     } else {
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)tcp_port)};
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)S.tcp_port)};
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0, "%s", strerror(errno));
@@ -177,7 +152,7 @@ static void assert_refused_reply(int fd, int kind, const uint32_t *bt, int nbt)
 /* The server still serves both nng listeners and holds no stray objects. */
 static void assert_serving(void)
 {
-    const char *urls[] = {ipc_url, tcp_url};
+    const char *urls[] = {S.ipc_url, S.tcp_url};
     for (int i = 0; i < 2; i++) {
         mpm_manager *m = NULL;
         T_OK(mpm_connect(&m, urls[i], KEY, strlen(KEY)));
@@ -185,7 +160,7 @@ static void assert_serving(void)
         mpm_manager_close(m);
     }
     size_t objs = 99;
-    T_OK(mpm_manager_object_count(watch, &objs));
+    T_OK(mpm_manager_object_count(S.watch, &objs));
     cr_assert_eq(objs, 0);
 }
 
@@ -269,7 +244,7 @@ Test(sp_wire, refusals)
     static const unsigned char pub_hdr[8] = {0, 'S', 'P', 0, 0, 0x20, 0, 0};
     static const unsigned char bad_tail[8] = {0, 'S', 'P', 0, 0, 0x30, 1, 0};
     mpm_stats before, after;
-    T_OK(mpm_manager_stats(watch, &before));
+    T_OK(mpm_manager_stats(S.watch, &before));
     for (int kind = IPC; kind <= TCP; kind++) {
         int fd = dial(kind);
         put(fd, pub_hdr, 8); /* a pub0 peer */
@@ -310,7 +285,7 @@ Test(sp_wire, refusals)
     unsigned char odd[9] = {2, 0, 0, 0, 0, 0, 0, 0, 0};
     put(fd, odd, sizeof odd);
     assert_closed(fd, "ipc message type 2");
-    T_OK(mpm_manager_stats(watch, &after));
+    T_OK(mpm_manager_stats(S.watch, &after));
     cr_assert_eq(after.refused - before.refused, 11, "refusals counted: %llu",
                  (unsigned long long)(after.refused - before.refused));
     assert_serving();
@@ -412,6 +387,6 @@ Test(sp_wire, random_bytes)
         (void)!send(fd, b, n, MSG_NOSIGNAL);
         close(fd);
     }
-    cr_assert_eq(waitpid(srv, NULL, WNOHANG), 0, "mpmd died (seed %u)", seed);
+    cr_assert_eq(waitpid(S.pid, NULL, WNOHANG), 0, "mpmd died (seed %u)", seed);
     assert_serving();
 }

@@ -136,3 +136,37 @@ void t_private_dir_remove(const char *dir)
     closedir(d);
     rmdir(dir);
 }
+
+void t_nng_srv_start(t_nng_srv *s, const char *prefix, const char *key, const char *const *extra)
+{
+    char bound[1024];
+    const char *args[32] = {"--listen", "nng+tcp://127.0.0.1:0", "--listen", s->unix_url};
+    size_t n = 4;
+    unsetenv("MPM_AUTHKEY");
+    t_private_dir(s->dir, sizeof s->dir, prefix, s->keyfile, sizeof s->keyfile, key);
+    snprintf(s->ipc_path, sizeof s->ipc_path, "%s/s.ipc", s->dir);
+    snprintf(s->ipc_url, sizeof s->ipc_url, "nng+ipc://%s", s->ipc_path);
+    snprintf(s->sock_path, sizeof s->sock_path, "%s/s.sock", s->dir);
+    snprintf(s->unix_url, sizeof s->unix_url, "unix://%s", s->sock_path);
+    for (; extra && *extra && n < sizeof args / sizeof args[0] - 1; extra++)
+        args[n++] = *extra;
+    args[n] = NULL;
+    s->pid = t_mpmd_start(s->ipc_url, s->keyfile, args, 10000, bound, sizeof bound);
+    cr_assert(s->pid > 0, "mpmd did not start: '%s'", bound);
+    char *t = strstr(bound, "nng+tcp://127.0.0.1:");
+    cr_assert_not_null(t, "no nng+tcp URL in '%s'", bound);
+    s->tcp_port = atoi(t + strlen("nng+tcp://127.0.0.1:"));
+    cr_assert_gt(s->tcp_port, 0);
+    snprintf(s->tcp_url, sizeof s->tcp_url, "nng+tcp://127.0.0.1:%d", s->tcp_port);
+    T_OK(mpm_connect(&s->watch, s->unix_url, key, strlen(key)));
+}
+
+void t_nng_srv_stop(t_nng_srv *s)
+{
+    mpm_manager_close(s->watch);
+    s->watch = NULL;
+    int st = t_mpmd_stop(s->pid, 3000);
+    s->pid = -1;
+    t_private_dir_remove(s->dir);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mpmd ended with status %d", st);
+}

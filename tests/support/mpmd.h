@@ -33,4 +33,23 @@ void t_private_dir(char *dir, size_t dn, const char *prefix, char *keyfile, size
 /* Remove dir and the files in it. */
 void t_private_dir_remove(const char *dir);
 
+/* An mpmd for nng tests: in a private directory, listening on
+ * nng+ipc://DIR/s.ipc, nng+tcp://127.0.0.1:0 and unix://DIR/s.sock, with a
+ * manager connected over unix:// (the server's own view, for checks). */
+typedef struct mpm_manager mpm_manager;
+typedef struct t_nng_srv {
+    char dir[64], keyfile[128];
+    char ipc_path[128], ipc_url[160];   /* DIR/s.ipc, nng+ipc://DIR/s.ipc */
+    char sock_path[128], unix_url[160]; /* DIR/s.sock, unix://DIR/s.sock */
+    char tcp_url[160];                  /* nng+tcp://127.0.0.1:PORT as bound */
+    int tcp_port;
+    pid_t pid;
+    mpm_manager *watch;
+} t_nng_srv;
+/* Start it with key (and the NULL-terminated extra arguments, or NULL);
+ * prefix names the directory.  Failures are Criterion asserts. */
+void t_nng_srv_start(t_nng_srv *s, const char *prefix, const char *key, const char *const *extra);
+/* Close the watch, stop mpmd (asserting it exited 0), remove the directory. */
+void t_nng_srv_stop(t_nng_srv *s);
+
 #endif
