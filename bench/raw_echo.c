@@ -206,9 +206,10 @@ int main(int argc, char **argv)
             g_poll_client = 1;
             break;
         default:
-            fprintf(stderr, "usage: raw_echo [--transport unix|tcp] [--epoll] "
-                            "[--seconds S | --count N] [--size BYTES] [--server-cpu N]\n"
-                            "                [--spin US] [--spin-client US] [--yield] [--poll-client]\n");
+            fprintf(stderr,
+                    "usage: raw_echo [--transport unix|tcp] [--epoll] "
+                    "[--seconds S | --count N] [--size BYTES] [--server-cpu N]\n"
+                    "                [--spin US] [--spin-client US] [--yield] [--poll-client]\n");
             return ch == 'h' ? 0 : 2;
         }
     }

@@ -419,7 +419,7 @@ static ssize_t client_wait_recv(mpmi_cconn *c)
         struct pollfd pf = {.fd = c->fd, .events = POLLIN};
         int r = poll(&pf, 1, ms);
         if (r < 0) return -1; /* EINTR: the caller goes round again */
-        if (r == 0) continue;  /* the deadline, seen above */
+        if (r == 0) continue; /* the deadline, seen above */
         ssize_t got = recv(c->fd, p, n, MSG_DONTWAIT);
         if (got >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return got;
     }
@@ -443,8 +443,8 @@ static int client_recv(mpmi_cconn *c, unsigned char **frame, size_t *len)
     for (;;) {
         if (c->sp_hdr_in && c->in.len >= SP_HDR_LEN) {
             if (memcmp(c->in.data, rep_hdr, SP_HDR_LEN))
-                return mpmi_error(MPM_EPROTO, "%s does not answer as nng's rep0 (not an mpm server)",
-                                  c->m->url);
+                return mpmi_error(
+                    MPM_EPROTO, "%s does not answer as nng's rep0 (not an mpm server)", c->m->url);
             mpmi_buf_consume(&c->in, SP_HDR_LEN);
             c->sp_hdr_in = 0;
         }
@@ -455,7 +455,8 @@ static int client_recv(mpmi_cconn *c, unsigned char **frame, size_t *len)
                 n = mpmi_get_u32(p);
             } else {
                 if (c->m->kind == MPMI_TR_NNG_IPC && p[0] != 1)
-                    return mpmi_error(MPM_EPROTO, "nng message of unknown type %u from server", p[0]);
+                    return mpmi_error(MPM_EPROTO, "nng message of unknown type %u from server",
+                                      p[0]);
                 n = mpmi_get_be64(p + pre - 12);
                 uint32_t id = (uint32_t)p[pre - 4] << 24 | (uint32_t)p[pre - 3] << 16 |
                               (uint32_t)p[pre - 2] << 8 | p[pre - 1];
@@ -464,8 +465,8 @@ static int client_recv(mpmi_cconn *c, unsigned char **frame, size_t *len)
                 n -= 4;
             }
             if (n < MPMI_HDR_LEN || n > (c->connecting ? MPMI_HANDSHAKE_MAX : MPMI_MAX_REPLY))
-                return mpmi_error(MPM_EPROTO, "bad frame length %llu from %s", (unsigned long long)n,
-                                  c->m->url);
+                return mpmi_error(MPM_EPROTO, "bad frame length %llu from %s",
+                                  (unsigned long long)n, c->m->url);
             want = pre + (size_t)n;
             if (c->in.cap < want && mpmi_buf_reserve(&c->in, want - c->in.len))
                 return mpmi_error(MPM_ENOMEM, "out of memory");
@@ -1133,8 +1134,7 @@ static void client_decref_nowait(mpm_manager *m, uint64_t id)
 {
     mpm_val arg = MPM_INT((int64_t)id);
     client_batch *b = client_tls_batch;
-    if ((b && b->m == m) ||
-        (client_tls_pend_m && client_tls_pend_m != m)) {
+    if ((b && b->m == m) || (client_tls_pend_m && client_tls_pend_m != m)) {
         mpmi_call_id(m, 0, MPMI_OP_DECREF, &arg, 1, MPMI_SINK_NONE);
         return;
     }

@@ -180,8 +180,10 @@ static void req_relay_start(req_relay *r, int kind, const char *path)
     cr_assert_geq(r->lfd, 0);
     cr_assert_eq(bind(r->lfd, (struct sockaddr *)&sa, sizeof sa), 0, "bind: %s", strerror(errno));
     cr_assert_eq(listen(r->lfd, 1), 0);
-    if (kind == IPC) snprintf(url, sizeof url, "ipc://%s", S.ipc_path);
-    else snprintf(url, sizeof url, "tcp://127.0.0.1:%d", S.tcp_port);
+    if (kind == IPC)
+        snprintf(url, sizeof url, "ipc://%s", S.ipc_path);
+    else
+        snprintf(url, sizeof url, "tcp://127.0.0.1:%d", S.tcp_port);
     NNG_OK(nng_req0_open(&r->req));
     NNG_OK(nng_socket_set_ms(r->req, NNG_OPT_RECVTIMEO, 5000));
     NNG_OK(nng_socket_set_ms(r->req, NNG_OPT_SENDTIMEO, 5000));
@@ -308,8 +310,10 @@ Test(nng_interop, real_req0_client_talks_to_mpmd)
         cr_assert_eq(int_of(&res[0]), 7);
         ASSERT_OK_RESULT(res[1], "GETITEM big");
         it = item_of(&res[1]);
-        cr_assert(it.type == MPMI_BIN && it.v.s.n == sizeof big, "the big value came back as "
-                  "type %d, %u bytes", it.type, it.v.s.n);
+        cr_assert(it.type == MPMI_BIN && it.v.s.n == sizeof big,
+                  "the big value came back as "
+                  "type %d, %u bytes",
+                  it.type, it.v.s.n);
         cr_assert_eq(memcmp(it.v.s.p, big, sizeof big), 0, "the big value came back changed");
         cr_assert_eq(res[2].status, -MPM_EKEY, "GETITEM missing: status %lld (%s)",
                      (long long)res[2].status, res[2].msg);
