@@ -166,6 +166,14 @@ static int client_fd_deadline(mpmi_cconn *c, int fd)
     return 0;
 }
 
+/* What is left of c's connecting time, for poll(): -1 no bound, 0 none. */
+static int client_left_ms(const mpmi_cconn *c)
+{
+    if (!c->hs_deadline) return -1;
+    int64_t left = c->hs_deadline - client_now_us();
+    return left <= 0 ? 0 : (int)((left + 999) / 1000);
+}
+
 static int client_too_slow(mpmi_cconn *c)
 {
     return mpmi_error(MPM_ECONNREFUSED, "cannot connect to %s: no answer within %d ms", c->m->url,
@@ -182,12 +190,8 @@ static int client_connect_fd(mpmi_cconn *c, int fd, const struct sockaddr *sa, s
         /* the connection goes on: wait for it (a signal is not a refusal) */
         for (;;) {
             struct pollfd p = {.fd = fd, .events = POLLOUT};
-            int ms = -1;
-            if (c->hs_deadline) {
-                int64_t left = c->hs_deadline - client_now_us();
-                if (left <= 0) return ETIMEDOUT;
-                ms = (int)((left + 999) / 1000);
-            }
+            int ms = client_left_ms(c);
+            if (ms == 0) return ETIMEDOUT;
             int r = poll(&p, 1, ms);
             if (r < 0 && errno == EINTR) continue;
             if (r <= 0) return r == 0 ? ETIMEDOUT : errno;
@@ -407,14 +411,10 @@ static ssize_t client_wait_recv(mpmi_cconn *c)
     int k = c->m->kind;
     if (k != MPMI_TR_UNIX && k != MPMI_TR_NNG_IPC) return recv(c->fd, p, n, 0);
     for (;;) {
-        int ms = -1;
-        if (c->hs_deadline) {
-            int64_t left = c->hs_deadline - client_now_us();
-            if (left <= 0) {
-                errno = EAGAIN; /* connecting took too long */
-                return -1;
-            }
-            ms = (int)((left + 999) / 1000);
+        int ms = client_left_ms(c);
+        if (ms == 0) {
+            errno = EAGAIN; /* connecting took too long */
+            return -1;
         }
         struct pollfd pf = {.fd = c->fd, .events = POLLIN};
         int r = poll(&pf, 1, ms);
