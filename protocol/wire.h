@@ -137,4 +137,22 @@ static inline uint64_t mpmi_get_be64(const unsigned char *p)
     return v;
 }
 
+/* Request ids and backtrace words on nng's wire. */
+static inline void mpmi_put_be32(unsigned char *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static inline uint32_t mpmi_get_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* nng's protocol header, which each side sends first: 00 'S' 'P' 00, the
+ * protocol (16 bits, big endian), 00 00 (server/sp.c, proxy/client.c). */
+#define MPMI_SP_HDR_LEN 8
+#define MPMI_SP_PROTO_REQ 0x30 /* req0 */
+#define MPMI_SP_PROTO_REP 0x31 /* rep0 */
+
 #endif

@@ -278,28 +278,24 @@ static int stream_write_all_fd(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
-#define SP_HDR_LEN 8 /* 00 'S' 'P' 00, protocol (16 bits), 00 00 */
-#define SP_PROTO_REQ 0x30
-#define SP_PROTO_REP 0x31
-
 /* Send one frame over nng's wire: [type 1 (ipc)] length (8 bytes, big
  * endian), the request id (4 bytes, top bit set), the frame. */
 static int client_sp_send(mpmi_cconn *c, unsigned char *frame, size_t len)
 {
-    static const unsigned char hdr[SP_HDR_LEN] = {0, 'S', 'P', 0, 0, SP_PROTO_REQ, 0, 0};
-    unsigned char pre[SP_HDR_LEN + 13];
+    static const unsigned char hdr[MPMI_SP_HDR_LEN] = {0, 'S', 'P', 0, 0, MPMI_SP_PROTO_REQ, 0, 0};
+    unsigned char pre[MPMI_SP_HDR_LEN + 13];
     size_t n = 0;
     if (c->sp_hdr_out) {
-        memcpy(pre, hdr, SP_HDR_LEN);
-        n = SP_HDR_LEN;
+        memcpy(pre, hdr, MPMI_SP_HDR_LEN);
+        n = MPMI_SP_HDR_LEN;
     }
     if (c->m->kind == MPMI_TR_NNG_IPC) pre[n++] = 1;
     mpmi_put_be64(pre + n, 4 + (uint64_t)len);
     n += 8;
     uint32_t id = c->sp_send_id;
     c->sp_send_id = (id + 1) | 0x80000000u;
-    for (int i = 0; i < 4; i++)
-        pre[n++] = (unsigned char)(id >> (24 - 8 * i));
+    mpmi_put_be32(pre + n, id);
+    n += 4;
     struct iovec iov[2] = {{pre, n}, {frame, len}};
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
     size_t left = n + len;
@@ -431,7 +427,7 @@ static ssize_t client_wait_recv(mpmi_cconn *c)
  * each reply carries back the id of its request (replies come in order). */
 static int client_recv(mpmi_cconn *c, unsigned char **frame, size_t *len)
 {
-    static const unsigned char rep_hdr[SP_HDR_LEN] = {0, 'S', 'P', 0, 0, SP_PROTO_REP, 0, 0};
+    static const unsigned char rep_hdr[MPMI_SP_HDR_LEN] = {0, 'S', 'P', 0, 0, MPMI_SP_PROTO_REP, 0, 0};
     int sp = MPMI_TR_IS_SP(c->m->kind);
     /* what precedes the frame: its length; over nng's wire also the type
      * byte (ipc) and the request id */
@@ -441,11 +437,11 @@ static int client_recv(mpmi_cconn *c, unsigned char **frame, size_t *len)
     c->in_used = 0;
     if (mpmi_buf_reserve(&c->in, 16384)) return mpmi_error(MPM_ENOMEM, "out of memory");
     for (;;) {
-        if (c->sp_hdr_in && c->in.len >= SP_HDR_LEN) {
-            if (memcmp(c->in.data, rep_hdr, SP_HDR_LEN))
+        if (c->sp_hdr_in && c->in.len >= MPMI_SP_HDR_LEN) {
+            if (memcmp(c->in.data, rep_hdr, MPMI_SP_HDR_LEN))
                 return mpmi_error(
                     MPM_EPROTO, "%s does not answer as nng's rep0 (not an mpm server)", c->m->url);
-            mpmi_buf_consume(&c->in, SP_HDR_LEN);
+            mpmi_buf_consume(&c->in, MPMI_SP_HDR_LEN);
             c->sp_hdr_in = 0;
         }
         if (!want && !c->sp_hdr_in && c->in.len >= pre) {
@@ -458,9 +454,7 @@ static int client_recv(mpmi_cconn *c, unsigned char **frame, size_t *len)
                     return mpmi_error(MPM_EPROTO, "nng message of unknown type %u from server",
                                       p[0]);
                 n = mpmi_get_be64(p + pre - 12);
-                uint32_t id = (uint32_t)p[pre - 4] << 24 | (uint32_t)p[pre - 3] << 16 |
-                              (uint32_t)p[pre - 2] << 8 | p[pre - 1];
-                if (n < 4 || id != c->sp_recv_id)
+                if (n < 4 || mpmi_get_be32(p + pre - 4) != c->sp_recv_id)
                     return mpmi_error(MPM_EPROTO, "server answered a request that was not asked");
                 n -= 4;
             }

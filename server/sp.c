@@ -22,13 +22,10 @@
 
 #include "loop.h"
 
-#define SP_PROTO_REQ 0x30
-#define SP_PROTO_REP 0x31
-#define SP_HDR_LEN 8
 
 int mpmi_sp_start(mpmi_conn *c)
 {
-    static const unsigned char hdr[SP_HDR_LEN] = {0, 'S', 'P', 0, 0, SP_PROTO_REP, 0, 0};
+    static const unsigned char hdr[MPMI_SP_HDR_LEN] = {0, 'S', 'P', 0, 0, MPMI_SP_PROTO_REP, 0, 0};
     struct iovec iov = {(void *)hdr, sizeof hdr};
     return mpmi_conn_write(c, &iov, 1);
 }
@@ -47,17 +44,17 @@ static int sp_check_peer(mpmi_conn *c)
     const unsigned char *h = c->in.data;
     size_t n = c->in.len < 4 ? c->in.len : 4;
     int bad = memcmp(h, magic, n) != 0;
-    if (!bad && c->in.len < SP_HDR_LEN) return 0; /* but an HTTP probe goes at once */
+    if (!bad && c->in.len < MPMI_SP_HDR_LEN) return 0; /* but an HTTP probe goes at once */
     if (bad || h[6] || h[7]) {
         mpmi_log(c->srv, "%s: refused: not an nng (SP) peer", c->peer);
         return sp_refused(c);
     }
     unsigned proto = (unsigned)h[4] << 8 | h[5];
-    if (proto != SP_PROTO_REQ) {
+    if (proto != MPMI_SP_PROTO_REQ) {
         mpmi_log(c->srv, "%s: refused: nng peer speaks protocol 0x%x, not req0", c->peer, proto);
         return sp_refused(c);
     }
-    mpmi_buf_consume(&c->in, SP_HDR_LEN);
+    mpmi_buf_consume(&c->in, MPMI_SP_HDR_LEN);
     c->sp_ready = 1;
     return 1;
 }
