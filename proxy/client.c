@@ -427,7 +427,8 @@ static ssize_t client_wait_recv(mpmi_cconn *c)
  * each reply carries back the id of its request (replies come in order). */
 static int client_recv(mpmi_cconn *c, unsigned char **frame, size_t *len)
 {
-    static const unsigned char rep_hdr[MPMI_SP_HDR_LEN] = {0, 'S', 'P', 0, 0, MPMI_SP_PROTO_REP, 0, 0};
+    static const unsigned char rep_hdr[MPMI_SP_HDR_LEN] = {0, 'S', 'P', 0, 0, MPMI_SP_PROTO_REP,
+                                                           0, 0};
     int sp = MPMI_TR_IS_SP(c->m->kind);
     /* what precedes the frame: its length; over nng's wire also the type
      * byte (ipc) and the request id */

@@ -22,7 +22,6 @@
 
 #include "loop.h"
 
-
 int mpmi_sp_start(mpmi_conn *c)
 {
     static const unsigned char hdr[MPMI_SP_HDR_LEN] = {0, 'S', 'P', 0, 0, MPMI_SP_PROTO_REP, 0, 0};
