@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../protocol/spin.h"
 #include "transport.h"
 
 #ifndef MPM_MPMD_BUILD_PATH
@@ -388,8 +389,7 @@ static void client_spin_learn(mpmi_cconn *c, int64_t t0)
 {
     int lim = client_spin_limit();
     if (lim == 0 || t0 == 0) return;
-    if (client_now_us() - t0 <= lim) c->spin_us = c->spin_us * 2 > lim ? lim : c->spin_us * 2;
-    else if (c->spin_us > 1) c->spin_us /= 2;
+    if (!mpmi_spin_widen(&c->spin_us, lim, client_now_us() - t0) && c->spin_us > 1) c->spin_us /= 2;
 }
 
 /* Sleep until the server's bytes come, and read them (what recv returns).

@@ -2,6 +2,7 @@
  * request execution, parked calls and their deadlines.  One thread. */
 #define _GNU_SOURCE
 #include "loop.h"
+#include "../protocol/spin.h"
 #include "../protocol/url.h"
 
 #include <arpa/inet.h>
@@ -1041,7 +1042,8 @@ static int loop_wait_us(mpmi_srv *s, struct epoll_event *evs, int max, long us)
 static int loop_spin_wait(mpmi_srv *s, struct epoll_event *evs, int max)
 {
     if (s->spin_us == 0) s->spin_us = 1;
-    int64_t end = loop_now_us() + s->spin_us;
+    s->spin_t0 = loop_now_us();
+    int64_t end = s->spin_t0 + s->spin_us;
     for (;;) {
         int n = epoll_wait(s->epfd, evs, max, 0);
         if (n != 0) {
@@ -1121,11 +1123,10 @@ int mpmi_srv_run(mpmi_srv *s)
             continue;
         }
         if (n == 0) {
-            int64_t t0 = spun ? loop_now_us() : 0;
             n = epoll_wait(s->epfd, evs, 64, timeout);
-            /* woken soon after: a longer poll would have caught it */
-            if (spun && n > 0 && loop_now_us() - t0 <= s->spin_max)
-                s->spin_us = s->spin_us * 2 > s->spin_max ? s->spin_max : s->spin_us * 2;
+            /* woken soon after: polling that long would have caught it */
+            if (spun && n > 0)
+                mpmi_spin_widen(&s->spin_us, s->spin_max, loop_now_us() - s->spin_t0);
         }
         if (n < 0 && errno != EINTR) return -1;
         for (int i = 0; i < n && s->running; i++) {

@@ -1,6 +1,7 @@
 /* codec_test.c - the shared codec and the frame: Python's repr and ==, key
  * hashing, the msgpack checker the server runs on every body, and the AEAD
- * frame's refusal of replayed, reordered, forged and foreign frames. */
+ * frame's refusal of replayed, reordered, forged and foreign frames; and how
+ * long mpmd and libmpm poll before sleeping (spin.h). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <mpm/mpm.h>
@@ -10,6 +11,7 @@
 
 #include "protocol/buf.h"
 #include "protocol/codec.h"
+#include "protocol/spin.h"
 #include "protocol/wire.h"
 
 /*---- helpers ----------------------------------------------------------------*/
@@ -843,4 +845,25 @@ Test(codec, proof_depends_on_every_input, .timeout = 30)
     tok[5] ^= 1;
     mpmi_proof(b, "k", 1, "mpm1 client", cn, sn, tok);
     cr_assert(memcmp(a, b, sizeof a) != 0, "a token bit does not matter");
+}
+
+/*---- polling windows (spin.h) --------------------------------------------------*/
+
+Test(spin, widen_jumps_to_what_polling_needed, .timeout = 30)
+{
+    /* from the narrowest window, one wake-up 20 µs after polling began is
+     * enough for the next poll to catch a reply as late (doubling gave 2) */
+    int w = 1;
+    cr_assert_eq(mpmi_spin_widen(&w, 50, 20), 1);
+    cr_assert_eq(w, 26, "20 µs needed: a quarter more, got %d", w);
+    w = 1;
+    cr_assert_eq(mpmi_spin_widen(&w, 50, 40), 1);
+    cr_assert_eq(w, 50, "capped at the longest window, got %d", w);
+    w = 20;
+    cr_assert_eq(mpmi_spin_widen(&w, 50, 5), 1);
+    cr_assert_eq(w, 40, "a wake-up within the window at least doubles it, got %d", w);
+    w = 30;
+    cr_assert_eq(mpmi_spin_widen(&w, 50, 51), 0,
+                 "past the longest window polling would not have caught it");
+    cr_assert_eq(w, 30, "a refused widening changed the window to %d", w);
 }
