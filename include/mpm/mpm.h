@@ -634,7 +634,7 @@ int mpm_array_repr(mpm_array *a, char **out);
  * waiting call is parked there (it costs the server memory, not a thread) and
  * answered when it can go on or its timeout passes.  Waiters are served in
  * arrival order (a releaser of a Lock, RLock, Semaphore or BoundedSemaphore that
- * acquires again at once may keep it for a turn of 5 ms first:
+ * acquires again at once may keep it for a turn of 20 ms first:
  * docs/differences.md).
  * Ownership (RLock, Condition) is
  * per process and thread.
