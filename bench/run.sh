@@ -6,7 +6,10 @@
 # nng+ipc) against the raw socket floor, Python's multiprocessing Manager and
 # Redis; Lock, Semaphore, Event and Condition against Python's Manager; Queue
 # against Python's Manager Queue (unpinned and pinned only); and the targets.
-# About 4 to 5 minutes.
+# The synchronization and queue figures, whose targets compare figures that
+# move by 10-30% from run to run on a small VM, are measured BENCH_ROUNDS times
+# (mpm and Python taking turns) and the table shows each one's median.
+# About 7 to 8 minutes.
 #
 #   bench/run.sh                 build in /tmp/mpm-bench-build, 1.5 s per figure
 #   BENCH_SECONDS=1 bench/run.sh quicker, noisier
@@ -14,8 +17,10 @@
 #   BENCH_RAW=FILE  bench/run.sh also keep the raw result lines in FILE
 #   BENCH_NO_BUILD=1 bench/run.sh measure what is already built in BENCH_BUILD
 #   BENCH_IDLE_WAIT=0 bench/run.sh do not wait (default: up to 60 s) for idle CPUs
-#   BENCH_ONLY=queues bench/run.sh only the queue figures (about 40 s; default:
+#   BENCH_ONLY=queues bench/run.sh only the queue figures (about 1.5 min; default:
 #                                  BENCH_ONLY=all, everything, queues included)
+#   BENCH_ROUNDS=N bench/run.sh   synchronization and queue figures: median of N
+#                                  rounds (default 3; 1: a single measurement)
 #
 # Every program prints machine-readable lines "<impl> <transport> <op> <value>";
 # this script only collects them and does the arithmetic.  Compare figures from
@@ -25,10 +30,12 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BENCH_BUILD:-/tmp/mpm-bench-build}
 secs=${BENCH_SECONDS:-1.5}
+rounds=${BENCH_ROUNDS:-3}
 res=$(mktemp /tmp/mpm-bench-results.XXXXXX)
 trap 'rm -f "$res"' EXIT
 
 log() { printf '%s\n' "$*" >&2; }
+case $rounds in '' | *[!0-9]* | 0) log "run.sh: BENCH_ROUNDS must be a positive number"; exit 2 ;; esac
 
 #---- prerequisites and build ---------------------------------------------------------
 if ! command -v redis-server >/dev/null 2>&1; then
@@ -135,8 +142,10 @@ for mode in $modes_main; do
         run $mode python3 "$root/bench/anchor_python.py" --seconds "$secs" \
             --op dict_set,dict_get,list_append,create
         run $mode "$build/anchor_redis" --op set,get,rpush --seconds "$secs"
-        run $mode "$build/mpm_bench" --transport unix --op "$syncops" --seconds "$secs"
-        run $mode python3 "$root/bench/anchor_python.py" --op "$syncops" --seconds "$secs"
+        for _ in $(seq "$rounds"); do
+            run $mode "$build/mpm_bench" --transport unix --op "$syncops" --seconds "$secs"
+            run $mode python3 "$root/bench/anchor_python.py" --op "$syncops" --seconds "$secs"
+        done
         continue
     fi
     run $mode "$build/raw_echo" --transport tcp --seconds "$secs"
@@ -145,8 +154,10 @@ for mode in $modes_main; do
     run $mode "$build/mpm_bench" --transport nng+ipc --op "$ops" --seconds "$secs"
     run $mode python3 "$root/bench/anchor_python.py" --seconds "$secs"
     run $mode "$build/anchor_redis" --op set,get,rpush --seconds "$secs"
-    run $mode "$build/mpm_bench" --transport unix --op "$syncops" --seconds "$secs"
-    run $mode python3 "$root/bench/anchor_python.py" --op "$syncops" --seconds "$secs"
+    for _ in $(seq "$rounds"); do
+        run $mode "$build/mpm_bench" --transport unix --op "$syncops" --seconds "$secs"
+        run $mode python3 "$root/bench/anchor_python.py" --op "$syncops" --seconds "$secs"
+    done
     # memory: each on a fresh server
     run $mode "$build/mpm_bench" --transport unix --op mem
     run $mode python3 "$root/bench/anchor_python.py" --op mem
@@ -155,8 +166,10 @@ done
 # queues: unpinned and pinned only (the cross placement adds nothing new here)
 for mode in unpinned pinned; do
     log "run.sh: queues, $mode"
-    run $mode "$build/mpm_bench" --transport unix --op "$qops" --seconds "$secs"
-    run $mode python3 "$root/bench/anchor_python.py" --op "$pyqops" --seconds "$secs"
+    for _ in $(seq "$rounds"); do
+        run $mode "$build/mpm_bench" --transport unix --op "$qops" --seconds "$secs"
+        run $mode python3 "$root/bench/anchor_python.py" --op "$pyqops" --seconds "$secs"
+    done
     # the one-CPU floor the pinned 4x4 is set against (measured above in a full run)
     [ "$only" = queues ] && [ $mode = pinned ] &&
         run $mode "$build/raw_echo" --transport unix --seconds "$secs"
@@ -166,10 +179,12 @@ busy_after=$(busy)
 [ -n "${BENCH_RAW:-}" ] && cp "$res" "$BENCH_RAW"
 
 #---- the table -------------------------------------------------------------------------------
-# v MODE IMPL TRANSPORT OP: one figure, or n/a
+# v MODE IMPL TRANSPORT OP: the figure (the median of its rounds), or n/a
 v() {
-    awk -v m="$1" -v i="$2" -v t="$3" -v o="$4" \
-        '$1==m && $2==i && $3==t && $4==o {print $5; f=1; exit} END {if (!f) print "n/a"}' "$res"
+    awk -v m="$1" -v i="$2" -v t="$3" -v o="$4" '$1==m && $2==i && $3==t && $4==o {print $5}' "$res" |
+        sort -g | awk '{x[NR] = $1} END {
+            if (!NR) print "n/a"; else if (NR % 2) print x[(NR + 1) / 2];
+            else printf "%.10g\n", (x[NR / 2] + x[NR / 2 + 1]) / 2 }'
 }
 # ratio A B [digits]: A/B, or n/a
 ratio() {
@@ -202,7 +217,7 @@ rrow() { # label IMPL_A TRANS_A OP_A IMPL_B TRANS_B OP_B [digits]: A/B in each m
 
 echo
 echo "mpm benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) CPUs  kernel $(uname -r)"
-echo "commit $commit, $secs s per figure," \
+echo "commit $commit, $secs s per figure (synchronization and queues: median of $rounds rounds)," \
     "measuring took ${elapsed}s; other load: ${busy_before}% CPU busy before, ${busy_after}% after"
 echo "python $(python3 -c 'import sys; print(sys.version.split()[0])')," \
     "$(redis-server --version 2>/dev/null | awk '{print $1, $2, $3}')"
