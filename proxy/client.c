@@ -334,7 +334,9 @@ static int client_send(mpmi_cconn *c, unsigned char *frame, size_t len)
  * awake.  So before sleeping in recv, poll for a short while -- only when this
  * process may use more than one CPU (on one CPU it would only delay the
  * server), and only as long as recent replies came back in time: the window
- * doubles on a catch and halves on a miss, between 0 and MPM_SPIN_US. */
+ * doubles on a catch and halves on a miss, and a reply that woke us soon after
+ * polling gave up widens it to what would have caught it (spin.h); between 0
+ * and MPM_SPIN_US. */
 static int client_spin_limit(void)
 {
     if (client_spin_max < 0) {

@@ -1007,8 +1007,9 @@ int mpmi_srv_init(mpmi_srv *s)
 /* Before sleeping, poll for a short while: on VMs a sleeping CPU takes tens of
  * microseconds to wake, more than a whole call, and the next request of a
  * busy client usually comes within a few.  The window doubles when polling
- * catches something and halves when it does not (0 .. spin_max, set by
- * --spin-us; off when mpmd may use only one CPU). */
+ * catches something and halves when it does not; input that woke us soon
+ * after polling gave up widens it to what would have caught it (spin.h).
+ * 0 .. spin_max, set by --spin-us; off when mpmd may use only one CPU. */
 static int64_t loop_now_us(void)
 {
     struct timespec ts;

@@ -71,7 +71,9 @@ extern "C" {
     XX(ESTATE, 36, "handle is closed or invalid")                                  \
     XX(EOWNERDEAD, 37, "acquired, but the previous owner died holding it")
 
-/* enum mpm_err: the negative error codes returned by every call. */
+/* enum mpm_err: the negative error codes returned by every call.
+ * MPM_ETRANSPORT is no longer returned (libmpm speaks nng's wire itself, and
+ * nng+ URLs work after fork); its number stays reserved. */
 enum mpm_err {
     MPM_OK = 0,
 #define MPM_XX_ENUM(name, num, text) MPM_##name = -(num),
