@@ -380,7 +380,6 @@ static int req_send(mpmi_conn *c)
     size_t body = r->reply.len - REPLY_OFF;
     size_t flen = mpmi_seal(&c->chan, r->reply.data + MPMI_LEN_PREFIX, body);
     mpmi_put_u32(r->reply.data, (uint32_t)flen);
-    c->srv->stats.bytes_out += flen + MPMI_LEN_PREFIX;
     return conn_send(c, r->reply.data + MPMI_LEN_PREFIX, flen);
 }
 
@@ -484,7 +483,6 @@ int mpmi_conn_frame(mpmi_conn *c, unsigned char *f, size_t n)
     int kind;
     uint64_t seq;
     mpmi_srv *s = c->srv;
-    s->stats.bytes_in += n + MPMI_LEN_PREFIX;
     if (mpmi_hdr_read(f, n, &kind, &seq)) return refuse(c, "not an mpm frame");
     switch (c->state) {
     case MPMI_CS_HELLO:
@@ -532,6 +530,10 @@ int mpmi_conn_frame(mpmi_conn *c, unsigned char *f, size_t n)
 int mpmi_conn_write(mpmi_conn *c, const struct iovec *iov, int n)
 {
     size_t skip = 0; /* bytes of iov already on the wire */
+    /* traffic counts what goes on the wire, whatever frames it (nng's wire
+     * frames differently) */
+    for (int i = 0; i < n; i++)
+        c->srv->stats.bytes_out += iov[i].iov_len;
     if (c->out.len == 0 && !c->cork) {
         struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
         ssize_t w = sendmsg(c->ev.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -647,6 +649,7 @@ static void conn_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
                 return;
             }
             c->in.len += (size_t)got;
+            s->stats.bytes_in += (size_t)got;
             if (conn_drain(c)) {
                 mpmi_conn_close(c, "protocol error");
                 return;

@@ -258,7 +258,8 @@ typedef struct mpm_stats {
     uint64_t errors;      /* calls answered with an error */
     uint64_t errors_by_code[64]; /* [n]: calls that failed with -n (MPM_EKEY = 1, ...) */
     uint64_t refused;     /* frames or handshakes refused (bad key, forged, garbage) */
-    uint64_t bytes_in, bytes_out;
+    uint64_t bytes_in, bytes_out; /* read from and written to client connections:
+                                   * every byte, handshakes and framing included */
     uint64_t connections_total, sessions_total;
     uint64_t uptime_ms;
     uint64_t pid;         /* the server's process id */
