@@ -35,7 +35,9 @@ res=$(mktemp /tmp/mpm-bench-results.XXXXXX)
 trap 'rm -f "$res"' EXIT
 
 log() { printf '%s\n' "$*" >&2; }
-case $rounds in '' | *[!0-9]* | 0) log "run.sh: BENCH_ROUNDS must be a positive number"; exit 2 ;; esac
+case $rounds in '' | *[!0-9]*) rounds=0 ;; esac
+rounds=$((10#$rounds))
+[ "$rounds" -ge 1 ] || { log "run.sh: BENCH_ROUNDS must be a positive number"; exit 2; }
 
 #---- prerequisites and build ---------------------------------------------------------
 if ! command -v redis-server >/dev/null 2>&1; then
@@ -181,7 +183,8 @@ busy_after=$(busy)
 #---- the table -------------------------------------------------------------------------------
 # v MODE IMPL TRANSPORT OP: the figure (the median of its rounds), or n/a
 v() {
-    awk -v m="$1" -v i="$2" -v t="$3" -v o="$4" '$1==m && $2==i && $3==t && $4==o {print $5}' "$res" |
+    awk -v m="$1" -v i="$2" -v t="$3" -v o="$4" \
+        '$1==m && $2==i && $3==t && $4==o && $5 ~ /^[0-9.eE+-]+$/ {print $5}' "$res" |
         sort -g | awk '{x[NR] = $1} END {
             if (!NR) print "n/a"; else if (NR % 2) print x[(NR + 1) / 2];
             else printf "%.10g\n", (x[NR / 2] + x[NR / 2 + 1]) / 2 }'

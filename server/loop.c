@@ -527,18 +527,22 @@ int mpmi_conn_frame(mpmi_conn *c, unsigned char *f, size_t n)
 
 /*---- stream connections ----------------------------------------------------*/
 
+/* w bytes (> 0) went out on c: counted as traffic, whatever frames them
+ * (nng's wire frames differently); returns w. */
+static size_t conn_sent(mpmi_conn *c, ssize_t w)
+{
+    c->srv->stats.bytes_out += (uint64_t)w;
+    return (size_t)w;
+}
+
 int mpmi_conn_write(mpmi_conn *c, const struct iovec *iov, int n)
 {
     size_t skip = 0; /* bytes of iov already on the wire */
-    /* traffic counts what goes on the wire, whatever frames it (nng's wire
-     * frames differently) */
-    for (int i = 0; i < n; i++)
-        c->srv->stats.bytes_out += iov[i].iov_len;
     if (c->out.len == 0 && !c->cork) {
         struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
         ssize_t w = sendmsg(c->ev.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
-        if (w > 0) skip = (size_t)w;
+        if (w > 0) skip = conn_sent(c, w);
     }
     for (int i = 0; i < n; i++) {
         if (skip >= iov[i].iov_len) {
@@ -598,7 +602,7 @@ static int conn_drain(mpmi_conn *c)
         c->corked = 0;
         ssize_t w = send(c->ev.fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return -1;
-        if (w > 0) mpmi_buf_consume(&c->out, (size_t)w);
+        if (w > 0) mpmi_buf_consume(&c->out, conn_sent(c, w));
         conn_interest(c);
     }
     return rc;
@@ -620,7 +624,7 @@ static void conn_event(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
                 mpmi_conn_close(c, "write failed");
                 return;
             }
-            mpmi_buf_consume(&c->out, (size_t)w);
+            mpmi_buf_consume(&c->out, conn_sent(c, w));
         }
         /* requests left unread while replies piled up past MPMI_OUT_HIGH: the
          * client may have sent them all, so no new byte comes to wake us */
