@@ -206,19 +206,10 @@ static void req_relay_finish(req_relay *r, const char *path)
 
 static unsigned char reply_buf[RELAY_MAX];
 
-static void body_str(raw_body *b, const char *s)
-{
-    mpmi_pk_str(&b->pk, s, strlen(s));
-}
-
 /* Send b (freed) on r: the results, exactly want of them. */
 static void body_call(raw *r, raw_body *b, raw_result *res, uint32_t want)
 {
-    size_t blen;
-    cr_assert_eq(b->b.oom, 0);
-    const unsigned char *p = raw_call(r, b->b.data, b->b.len, &blen);
-    uint32_t n = raw_parse_reply(p, blen, res, want);
-    mpmi_buf_free(&b->b);
+    uint32_t n = raw_body_send(r, b, res, want);
     cr_assert_eq(n, want, "%u results, want %u", n, want);
 }
 
@@ -285,10 +276,10 @@ Test(nng_interop, real_req0_client_talks_to_mpmd)
 
         raw_body_init(&b, 3);
         raw_body_call(&b, (uint64_t)did, MPMI_OP_SETITEM, 2);
-        body_str(&b, "n");
+        raw_body_str(&b, "n");
         msgpack_pack_int(&b.pk, 7);
         raw_body_call(&b, (uint64_t)did, MPMI_OP_SETITEM, 2);
-        body_str(&b, "big");
+        raw_body_str(&b, "big");
         msgpack_pack_bin(&b.pk, sizeof big);
         msgpack_pack_bin_body(&b.pk, big, sizeof big);
         raw_body_call(&b, (uint64_t)did, MPMI_OP_LEN, 0);
@@ -300,11 +291,11 @@ Test(nng_interop, real_req0_client_talks_to_mpmd)
 
         raw_body_init(&b, 3);
         raw_body_call(&b, (uint64_t)did, MPMI_OP_GETITEM, 1);
-        body_str(&b, "n");
+        raw_body_str(&b, "n");
         raw_body_call(&b, (uint64_t)did, MPMI_OP_GETITEM, 1);
-        body_str(&b, "big");
+        raw_body_str(&b, "big");
         raw_body_call(&b, (uint64_t)did, MPMI_OP_GETITEM, 1);
-        body_str(&b, "missing");
+        raw_body_str(&b, "missing");
         body_call(&r, &b, res, 3);
         ASSERT_OK_RESULT(res[0], "GETITEM n");
         cr_assert_eq(int_of(&res[0]), 7);

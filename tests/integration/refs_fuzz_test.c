@@ -189,21 +189,6 @@ static void body_raw(raw_body *b, const void *p, size_t n)
     mpmi_pk_raw(&b->pk, p, n);
 }
 
-static void body_str(raw_body *b, const char *s)
-{
-    mpmi_pk_str(&b->pk, s, strlen(s));
-}
-
-static uint32_t body_send(raw *r, raw_body *b, raw_result *res, uint32_t max)
-{
-    size_t blen;
-    cr_assert_eq(b->b.oom, 0);
-    const unsigned char *p = raw_call(r, b->b.data, b->b.len, &blen);
-    uint32_t n = raw_parse_reply(p, blen, res, max);
-    mpmi_buf_free(&b->b);
-    return n;
-}
-
 /* One STATS counter by name. */
 static int64_t raw_stat(raw *r, const char *key)
 {
@@ -1049,44 +1034,44 @@ Test(refs, malformed_references_are_refused_and_change_nothing)
         raw_body b;
         raw_body_init(&b, 1);
         raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
-        body_str(&b, "bad");
+        raw_body_str(&b, "bad");
         body_raw(&b, cases[i].b, cases[i].n);
-        cr_assert_eq(body_send(&r, &b, res, 4), 1);
+        cr_assert_eq(raw_body_send(&r, &b, res, 4), 1);
         expect_err(&res[0], cases[i].code, cases[i].want, cases[i].what);
         /* as a dict key */
         raw_body_init(&b, 1);
         raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
         body_raw(&b, cases[i].b, cases[i].n);
         msgpack_pack_int(&b.pk, 1);
-        cr_assert_eq(body_send(&r, &b, res, 4), 1);
+        cr_assert_eq(raw_body_send(&r, &b, res, 4), 1);
         expect_err(&res[0], cases[i].code, cases[i].want, cases[i].what);
         /* deep in a value: [0, {'x': [[... 28 levels ... [ext]]]}] with a map key too */
         raw_body_init(&b, 1);
         raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
-        body_str(&b, "bad");
+        raw_body_str(&b, "bad");
         msgpack_pack_array(&b.pk, 2);
         msgpack_pack_int(&b.pk, 0);
         msgpack_pack_map(&b.pk, 2);
-        body_str(&b, "x");
+        raw_body_str(&b, "x");
         for (int k = 0; k < 27; k++) msgpack_pack_array(&b.pk, 1);
         body_raw(&b, cases[i].b, cases[i].n);
         body_raw(&b, cases[i].b, cases[i].n); /* the second map key */
         msgpack_pack_nil(&b.pk);
-        cr_assert_eq(body_send(&r, &b, res, 4), 1);
+        cr_assert_eq(raw_body_send(&r, &b, res, 4), 1);
         expect_err(&res[0], cases[i].code, cases[i].want, cases[i].what);
         /* the middle call of three: the others run, it changes nothing */
         raw_body_init(&b, 3);
         raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
-        body_str(&b, "a");
+        raw_body_str(&b, "a");
         msgpack_pack_int(&b.pk, 1);
         raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
-        body_str(&b, "bad");
+        raw_body_str(&b, "bad");
         msgpack_pack_array(&b.pk, 2);
         msgpack_pack_int(&b.pk, 5);
         body_raw(&b, cases[i].b, cases[i].n);
         raw_body_call(&b, did, MPMI_OP_D_POP, 1);
-        body_str(&b, "a");
-        cr_assert_eq(body_send(&r, &b, res, 4), 3);
+        raw_body_str(&b, "a");
+        cr_assert_eq(raw_body_send(&r, &b, res, 4), 3);
         cr_assert_eq(res[0].status, 0, "%s: %s", cases[i].what, res[0].msg);
         expect_err(&res[1], cases[i].code, cases[i].want, cases[i].what);
         cr_assert_eq(res[2].status, 0, "%s: %s", cases[i].what, res[2].msg);
@@ -1094,9 +1079,9 @@ Test(refs, malformed_references_are_refused_and_change_nothing)
         raw_body_init(&b, 4);
         raw_body_call(&b, did, MPMI_OP_D_UPDATE, 1);
         msgpack_pack_map(&b.pk, 2);
-        body_str(&b, "u");
+        raw_body_str(&b, "u");
         msgpack_pack_int(&b.pk, 1);
-        body_str(&b, "w");
+        raw_body_str(&b, "w");
         body_raw(&b, cases[i].b, cases[i].n);
         raw_body_call(&b, lid, MPMI_OP_L_EXTEND, 1);
         msgpack_pack_array(&b.pk, 3);
@@ -1108,23 +1093,23 @@ Test(refs, malformed_references_are_refused_and_change_nothing)
         body_raw(&b, cases[i].b, cases[i].n);
         msgpack_pack_int(&b.pk, 0);
         raw_body_call(&b, nsid, MPMI_OP_NS_SETATTR, 2);
-        body_str(&b, "b");
+        raw_body_str(&b, "b");
         body_raw(&b, cases[i].b, cases[i].n);
-        cr_assert_eq(body_send(&r, &b, res, 4), 4);
+        cr_assert_eq(raw_body_send(&r, &b, res, 4), 4);
         for (int k = 0; k < 4; k++) expect_err(&res[k], cases[i].code, cases[i].want, cases[i].what);
         /* CREATE and OPEN with it in their initial value create nothing */
         raw_body_init(&b, 2);
         raw_body_call(&b, 0, MPMI_OP_CREATE, 2);
         msgpack_pack_int(&b.pk, MPM_OBJ_DICT);
         msgpack_pack_map(&b.pk, 1);
-        body_str(&b, "x");
+        raw_body_str(&b, "x");
         body_raw(&b, cases[i].b, cases[i].n);
         raw_body_call(&b, 0, MPMI_OP_OPEN, 3);
         msgpack_pack_int(&b.pk, MPM_OBJ_LIST);
-        body_str(&b, "named");
+        raw_body_str(&b, "named");
         msgpack_pack_array(&b.pk, 1);
         body_raw(&b, cases[i].b, cases[i].n);
-        cr_assert_eq(body_send(&r, &b, res, 4), 2);
+        cr_assert_eq(raw_body_send(&r, &b, res, 4), 2);
         expect_err(&res[0], cases[i].code, cases[i].want, cases[i].what);
         expect_err(&res[1], cases[i].code, cases[i].want, cases[i].what);
 
@@ -1181,17 +1166,17 @@ Test(refs, malformed_references_are_refused_and_change_nothing)
     raw_body b;
     raw_body_init(&b, 3);
     raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
-    body_str(&b, "e16");
+    raw_body_str(&b, "e16");
     body_raw(&b, e16, 13);
     unsigned char yk[16], zr[16];
     raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
     body_raw(&b, yk, ref_bytes(yk, 1, yid, MPM_OBJ_DICT));
-    body_str(&b, "y is the key");
+    raw_body_str(&b, "y is the key");
     raw_body_call(&b, did, MPMI_OP_SETITEM, 2);
-    body_str(&b, "deep");
+    raw_body_str(&b, "deep");
     for (int k = 0; k < 30; k++) msgpack_pack_array(&b.pk, 1);
     body_raw(&b, zr, ref_bytes(zr, 1, zid, MPM_OBJ_DICT));
-    cr_assert_eq(body_send(&r, &b, res, 4), 3);
+    cr_assert_eq(raw_body_send(&r, &b, res, 4), 3);
     for (int k = 0; k < 3; k++) cr_assert_eq(res[k].status, 0, "%d: %s", k, res[k].msg);
     mpm_dict_close(x);
     mpm_dict_close(y);
@@ -1579,7 +1564,7 @@ Test(refs, bug_a_name_whose_hash_is_0_corrupts_the_names_map)
     raw_body_init(&b, 1);
     raw_body_call(&b, 0, MPMI_OP_OPEN, 2);
     msgpack_pack_int(&b.pk, MPM_OBJ_DICT);
-    body_str(&b, "absent");
+    raw_body_str(&b, "absent");
     raw_send(&r, b.b.data, b.b.len);
     mpmi_buf_free(&b.b);
     size_t n;
@@ -1617,10 +1602,10 @@ Test(refs, bug_open_truncates_the_type_code)
     raw_body_init(&b, 2);
     raw_body_call(&b, 0, MPMI_OP_OPEN, 2);
     msgpack_pack_int64(&b.pk, (INT64_C(1) << 32) + MPM_OBJ_DICT);
-    body_str(&b, "t");
+    raw_body_str(&b, "t");
     raw_body_call(&b, 0, MPMI_OP_CREATE, 1);
     msgpack_pack_int64(&b.pk, (INT64_C(1) << 32) + MPM_OBJ_LIST);
-    cr_assert_eq(body_send(&r, &b, res, 2), 2);
+    cr_assert_eq(raw_body_send(&r, &b, res, 2), 2);
     expect_err(&res[0], MPM_EVALUE, "ValueError: unknown type", "OPEN type 2^32+1");
     expect_err(&res[1], MPM_EVALUE, "ValueError: unknown type", "CREATE type 2^32+2");
     cr_assert_eq(nobjects(m), 0);

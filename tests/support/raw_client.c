@@ -186,6 +186,21 @@ void raw_body_call(raw_body *b, uint64_t id, int64_t op, uint32_t nargs)
     msgpack_pack_int64(&b->pk, op);
 }
 
+void raw_body_str(raw_body *b, const char *s)
+{
+    mpmi_pk_str(&b->pk, s, strlen(s));
+}
+
+uint32_t raw_body_send(raw *r, raw_body *b, raw_result *res, uint32_t max)
+{
+    size_t blen;
+    cr_assert_eq(b->b.oom, 0);
+    const unsigned char *p = raw_call(r, b->b.data, b->b.len, &blen);
+    uint32_t n = raw_parse_reply(p, blen, res, max);
+    mpmi_buf_free(&b->b);
+    return n;
+}
+
 uint32_t raw_parse_reply(const unsigned char *p, size_t n, raw_result *res, uint32_t max)
 {
     mpmi_rd r;

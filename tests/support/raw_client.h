@@ -75,6 +75,8 @@ typedef struct raw_body {
 void raw_body_init(raw_body *b, uint32_t ncalls);
 /* Begin a call; its nargs arguments are packed into b->pk next. */
 void raw_body_call(raw_body *b, uint64_t id, int64_t op, uint32_t nargs);
+/* Pack the string s as an argument. */
+void raw_body_str(raw_body *b, const char *s);
 
 /* One result of a reply: the status (an error code as a positive number, as
  * on the wire), the value's msgpack, and for an error its message. */
@@ -88,5 +90,8 @@ typedef struct raw_result {
 /* Parse a reply body: an array of [status, value|message], max at most.  The
  * number of results; their values point into p. */
 uint32_t raw_parse_reply(const unsigned char *p, size_t n, raw_result *res, uint32_t max);
+/* Send b on r (b is freed) and parse the reply into res: the number of
+ * results, max at most. */
+uint32_t raw_body_send(raw *r, raw_body *b, raw_result *res, uint32_t max);
 
 #endif
