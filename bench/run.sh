@@ -72,9 +72,9 @@ fi
 #   unpinned  as the scheduler pleases
 #   pinned    client and server on CPU 0 (taskset -c 0; the servers the programs
 #             start are their children and inherit it)
-#   cross     client on CPU 0, server moved to CPU 1 (--server-cpu 1): every
-#             message wakes the other CPU; each side sees one CPU, so mpm's
-#             adaptive polling is off on both: the worst case, as without it
+#   cross     client on CPU 0, server moved to CPU 1 (--server-cpu 1): processes
+#             pinned apart.  A blocking side's every message wakes the other
+#             CPU; mpm's sides each see one CPU and poll yielding
 run() {
     local mode=$1
     shift
@@ -133,9 +133,9 @@ for mode in $modes_main; do
     run $mode "$build/raw_echo" --transport unix --epoll --seconds "$secs"
     run $mode "$build/raw_echo" --transport unix --epoll --poll-client --seconds "$secs"
     # the floor for two processes that both poll before sleeping, as mpm's client
-    # and mpmd do when they may use two CPUs (unpinned only: mpm turns polling
-    # off on one CPU, and both halves of the cross placement see one CPU)
-    [ $mode = unpinned ] &&
+    # and mpmd do (not pinned: on one CPU this raw echo's polling, which never
+    # yields, starves its partner; mpm's yields there)
+    [ $mode != pinned ] &&
         run $mode "$build/raw_echo" --transport unix --spin 50 --spin-client 50 --seconds "$secs"
     if [ $mode = cross ]; then
         # single calls and creation over unix only: the point is the placement
@@ -224,8 +224,8 @@ echo "commit $commit, $secs s per figure (synchronization and queues: median of 
     "measuring took ${elapsed}s; other load: ${busy_before}% CPU busy before, ${busy_after}% after"
 echo "python $(python3 -c 'import sys; print(sys.version.split()[0])')," \
     "$(redis-server --version 2>/dev/null | awk '{print $1, $2, $3}')"
-echo "cross-CPU: client(s) on CPU 0, server on CPU 1; each sees one CPU, so mpm polls on neither side:"
-echo "           every message wakes the other CPU (the worst case; unpinned, mpm polls and avoids it)"
+echo "cross-CPU: client(s) on CPU 0, server on CPU 1 (processes pinned apart); mpm polls on both sides,"
+echo "           yielding; a blocking anchor's every message wakes the other CPU"
 if [ "$busy_before" -gt 10 ] || [ "$busy_after" -gt 10 ]; then
     echo "WARNING: other processes were using the CPUs; these figures are not representative."
     echo "         Run again on an idle machine."

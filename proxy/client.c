@@ -76,6 +76,8 @@ static pthread_mutex_t client_fork_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* The client's longest poll (client_spin_limit below), -1 until asked. */
 static int client_spin_max = -1;
+/* This process may use one CPU only: poll yielding (client_spin_limit). */
+static int client_one_cpu;
 
 static void client_pid_child(void)
 {
@@ -331,19 +333,19 @@ static int client_send(mpmi_cconn *c, unsigned char *frame, size_t len)
 
 /* Waking a sleeping CPU costs tens of microseconds on VMs, more than a whole
  * call; a reply that comes back within a few microseconds is better caught
- * awake.  So before sleeping in recv, poll for a short while -- only when this
- * process may use more than one CPU (on one CPU it would only delay the
- * server), and only as long as recent replies came back in time: the window
- * doubles on a catch and halves on a miss, and a reply that woke us soon after
- * polling gave up widens it to what would have caught it (spin.h); between 0
- * and MPM_SPIN_US. */
+ * awake.  So before sleeping in recv, poll for a short while, as long as
+ * recent replies came back in time: the window doubles on a catch and halves
+ * on a miss, and a reply that woke us soon after polling gave up widens it to
+ * what would have caught it (spin.h); between 0 and MPM_SPIN_US.  A process
+ * allowed one CPU only yields between looks (client_one_cpu): the server may
+ * share that CPU and must run for the reply to come (mpmd does the same). */
 static int client_spin_limit(void)
 {
     if (client_spin_max < 0) {
         cpu_set_t set;
         const char *e = getenv("MPM_SPIN_US");
         int lim = e ? atoi(e) : 50;
-        if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < 2) lim = 0;
+        client_one_cpu = sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < 2;
         client_spin_max = lim < 0 ? 0 : lim;
     }
     return client_spin_max;
@@ -368,9 +370,10 @@ static ssize_t client_spin_recv(mpmi_cconn *c, int64_t *t0)
      * polling would only keep it from the reply.  With nobody waiting the
      * yield returns at once (~1 µs, while mpmd works on the request); if it
      * took longer, somebody ran: this CPU is crowded (more processes than
-     * CPUs), so go on yielding instead of spinning. */
+     * CPUs), so go on yielding instead of spinning; so too on a process's
+     * only CPU, which the server may share. */
     sched_yield();
-    int crowded = client_now_us() - *t0 > 3;
+    int crowded = client_one_cpu || client_now_us() - *t0 > 3;
     do {
         ssize_t r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, MSG_DONTWAIT);
         if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {

@@ -115,6 +115,7 @@ struct mpmi_srv {
     size_t nparked;      /* calls parked now */
     int finishing;       /* shutting down: objects are destroyed wholesale */
     int spin_max, spin_us; /* poll before sleeping (microseconds) */
+    int spin_yield;        /* mpmd may use one CPU only: yield at every poll */
     int64_t spin_t0;       /* when the last poll began (µs) */
     const void *last_in;   /* the connection of the last request read (compared only) */
     int64_t multi_until;   /* requests from several clients lately (µs) */

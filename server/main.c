@@ -39,8 +39,8 @@ static void usage(FILE *f)
           "                       4294967295)\n"
           "  --spin-us N          poll up to N microseconds for the next request before\n"
           "                       sleeping, adapting to the load (default 50; 0: never;\n"
-          "                       off when mpmd may run on one CPU only; at most\n"
-          "                       1000000)\n"
+          "                       yielding the CPU at every look when mpmd may run on\n"
+          "                       one CPU only; at most 1000000)\n"
           "  --gc-grace-ms N      an object reached only through references stored in\n"
           "                       other objects is freed N ms after the last such\n"
           "                       reference is gone (default 1000): time for a reader\n"
@@ -172,7 +172,8 @@ int main(int argc, char **argv)
     if (max_frame > 0) srv.max_frame = (size_t)max_frame;
     if (gc_grace >= 0) srv.gc_grace_ms = gc_grace;
     cpu_set_t cpus;
-    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) < 2) spin_us = 0;
+    /* allowed one CPU, poll yielding: see loop_spin_wait */
+    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) < 2) srv.spin_yield = 1;
     srv.spin_max = srv.spin_us = spin_us > 0 ? spin_us : 0;
     if (keyfd >= 0) {
         if (read_all(keyfd, &srv.authkey, &srv.authkey_len)) {

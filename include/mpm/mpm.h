@@ -218,7 +218,11 @@ int mpm_manager_start(mpm_manager **out, const mpm_start_opts *opts);
  * MPM_ECONNREFUSED ("no answer within ..."): an address that accepts but never
  * answers, or answers a byte at a time, does not hang the caller.  This bounds
  * every new connection (a new thread's or a forked child's first call, which
- * then fails the same way), not calls; resolving a host name is not bounded. */
+ * then fails the same way), not calls; resolving a host name is not bounded.
+ * After sending a call, libmpm polls for the reply for up to $MPM_SPIN_US
+ * microseconds (default 50; 0: never) before sleeping, a window that adapts
+ * to how soon replies come; a process allowed one CPU only yields that CPU
+ * between looks, so a server sharing it runs at once. */
 int mpm_connect(mpm_manager **out, const char *url, const void *authkey, size_t len);
 
 /* mpm_manager_close closes every open handle of m, disconnects and frees m;
