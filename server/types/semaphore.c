@@ -123,9 +123,13 @@ static int sem_acquire(mpmi_obj *o, mpmi_call *c)
          * enough: its turn */
         sem_wake(s);
     }
-    if (s->value > 0) {
-        if (sem_take(s, mpmi_call_session(c), (uint64_t)thread))
-            return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
+    /* the permit a deferred hand-off keeps back is its releaser's (the last
+     * taker: sem_release) to take back, nobody else's (see lock.c) */
+    uint64_t session = mpmi_call_session(c);
+    int reserved = s->value == 1 && s->base.deferred &&
+                   (session != s->last_taker || (uint64_t)thread != s->last_thread);
+    if (s->value > 0 && !reserved) {
+        if (sem_take(s, session, (uint64_t)thread)) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
         if (s->q.head) s->barged = 1;
         sem_pack_taken(c->pk);
         return 0;

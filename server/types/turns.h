@@ -5,7 +5,8 @@
  * waiters does not hand over at once: the lock (or permit) stays free until
  * mpmd has looked for input once more (mpmi_defer; up to LOOP_DEFER_US when
  * it does not poll), so a releaser that acquires again at once keeps it
- * (barging).  Handing over at every release made 8 processes looping on one
+ * (barging); only that releaser: another acquirer in that moment queues
+ * (lock.c, semaphore.c).  Handing over at every release made 8 processes looping on one
  * lock do half the pairs of one: each pair waited for a sleeping process to
  * wake.  Barging is allowed only while the oldest waiter has been first in
  * line for less than MPMI_TURN_MS - counted from when it parked, or from the

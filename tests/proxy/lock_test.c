@@ -513,6 +513,73 @@ Test(lock, processes_that_loop_on_the_lock_all_get_turns)
     lock_assert_no_objects();
 }
 
+/*---- a hand-off put off for its releaser ------------------------------------------------*/
+
+typedef struct lock_barger {
+    mpm_lock *l;
+    atomic_int ready, go;
+    int rc;
+} lock_barger;
+
+/* A second thread (another owner): once told, try the lock without waiting. */
+static void *lock_barger_main(void *arg)
+{
+    lock_barger *b = arg;
+    bool locked;
+    b->rc = mpm_lock_locked(b->l, &locked); /* its own connection, opened now */
+    atomic_store(&b->ready, 1);
+    if (b->rc) return NULL;
+    while (!atomic_load(&b->go))
+        ;
+    b->rc = mpm_lock_acquire(b->l, 0, NULL);
+    if (b->rc == 0) mpm_lock_release(b->l);
+    return NULL;
+}
+
+/* A release with a waiter that parked within the turn puts the hand-off off
+ * for a moment, in case the releaser acquires again at once (turns.h).  In
+ * that moment the free lock is the releaser's to take back, not anybody's:
+ * another acquirer that came first took it, and the waiter, about to start its
+ * turn, lost it (on one CPU the previous holder did that to a tenth of the
+ * turns).  So a try by another thread right after the release fails, and the
+ * waiter gets the lock. */
+Test(lock, a_hand_off_put_off_for_the_releaser_is_not_taken_by_another)
+{
+    mpm_lock *l = lock_new();
+    for (int round = 0; round < 10; round++) {
+        T_OK(mpm_lock_acquire(l, 0, NULL));
+        lock_barger b = {.l = l};
+        pthread_t tb, tw;
+        cr_assert_eq(pthread_create(&tb, NULL, lock_barger_main, &b), 0);
+        while (!atomic_load(&b.ready))
+            t_sleep_ms(1);
+        /* the waiter keeps the lock: the other thread's try must find it taken */
+        lock_waiter w = {.lock = l, .timeout = 10000};
+        cr_assert_eq(pipe(w.ready), 0);
+        cr_assert_eq(pthread_create(&tw, NULL, lock_waiter_main, &w), 0);
+        /* release as soon as the waiter is parked: its turn has not run out */
+        mpm_stats st = {0};
+        int64_t end = t_now_ms() + 5000;
+        do
+            T_OK(mpm_manager_stats(lock_m, &st));
+        while (st.parked == 0 && t_now_ms() < end);
+        cr_assert_eq(st.parked, 1, "the waiter did not park");
+        T_OK(mpm_lock_release(l));
+        atomic_store(&b.go, 1);
+        pthread_join(tb, NULL);
+        pthread_join(tw, NULL);
+        close(w.ready[0]);
+        close(w.ready[1]);
+        cr_assert_eq(b.rc, MPM_ETIMEDOUT, "round %d: another thread took the lock (%d)", round,
+                     b.rc);
+        cr_assert_eq(w.rc, 0, "round %d: waiter: %d", round, w.rc);
+        T_OK(mpm_lock_release(l)); /* a plain Lock: any thread may */
+    }
+    cr_assert(!lock_locked(l));
+    mpm_lock_close(l);
+    lock_assert_no_objects();
+}
+
 /* More processes than CPUs loop on one lock.  Each gets turns of the same
  * length; one that shares a CPU with mpmd needs longer to come back after a
  * release, and mpmd must wait for it (not end its turn at the first release)

@@ -374,6 +374,70 @@ Test(semaphore, a_releaser_straight_back_keeps_the_permit_for_a_turn_then_the_wa
     sem_assert_no_objects();
 }
 
+typedef struct sem_barger {
+    mpm_semaphore *s;
+    atomic_int ready, go;
+    int rc;
+} sem_barger;
+
+/* Another thread: once told, try for a permit without waiting. */
+static void *sem_barger_main(void *arg)
+{
+    sem_barger *b = arg;
+    int64_t v;
+    b->rc = mpm_semaphore_value(b->s, &v); /* its own connection, opened now */
+    atomic_store(&b->ready, 1);
+    if (b->rc) return NULL;
+    while (!atomic_load(&b->go))
+        ;
+    b->rc = mpm_semaphore_acquire(b->s, 0);
+    if (b->rc == 0) mpm_semaphore_release(b->s, 1);
+    return NULL;
+}
+
+/* The permit a release keeps back for a moment, in case its releaser comes
+ * straight back (turns.h), is the releaser's, not anybody's: another thread's
+ * try right after the release fails, and the parked waiter gets the permit
+ * (see lock_test's a_hand_off_put_off_for_the_releaser_is_not_taken_by_another). */
+Test(semaphore, a_permit_kept_back_for_the_releaser_is_not_taken_by_another)
+{
+    mpm_semaphore *s = sem_new(1, false);
+    atomic_int seq = 0;
+    for (int round = 0; round < 10; round++) {
+        T_OK(mpm_semaphore_acquire(s, 0));
+        sem_barger b = {.s = s};
+        pthread_t tb, tw;
+        cr_assert_eq(pthread_create(&tb, NULL, sem_barger_main, &b), 0);
+        while (!atomic_load(&b.ready))
+            t_sleep_ms(1);
+        sem_waiter w = {.s = s, .timeout = 10000, .seq = &seq};
+        char ch;
+        cr_assert_eq(pipe(w.ready), 0);
+        cr_assert_eq(pthread_create(&tw, NULL, sem_waiter_main, &w), 0);
+        cr_assert_eq(read(w.ready[0], &ch, 1), 1);
+        /* release as soon as the waiter is parked: its turn has not run out */
+        mpm_stats st = {0};
+        int64_t end = t_now_ms() + 5000;
+        do
+            T_OK(mpm_manager_stats(sem_m, &st));
+        while (st.parked == 0 && t_now_ms() < end);
+        cr_assert_eq(st.parked, 1, "the waiter did not park");
+        T_OK(mpm_semaphore_release(s, 1));
+        atomic_store(&b.go, 1);
+        pthread_join(tb, NULL);
+        pthread_join(tw, NULL);
+        close(w.ready[0]);
+        close(w.ready[1]);
+        cr_assert_eq(b.rc, MPM_ETIMEDOUT, "round %d: another thread took the permit (%d)", round,
+                     b.rc);
+        cr_assert_eq(w.rc, 0, "round %d: waiter: %d", round, w.rc);
+        T_OK(mpm_semaphore_release(s, 1)); /* the waiter's permit */
+    }
+    cr_assert_eq(sem_value(s), 1);
+    mpm_semaphore_close(s);
+    sem_assert_no_objects();
+}
+
 /* Threads that each hold one of several permits for a long while: a holder
  * coming back after a hold longer than a turn must queue behind the waiters,
  * even when another permit was handed over just before (that hand-off starts
