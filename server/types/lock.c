@@ -172,9 +172,10 @@ static int lock_acquire(mpmi_obj *o, mpmi_call *c)
      * take back, nobody else's: taken by whoever came first -- often the
      * previous holder, its turn just over -- it cost the new holder its turn
      * after one pair and sent it to the back of the queue (on one CPU, 8
-     * looping processes lost a tenth of their pairs to it). */
-    int reserved =
-        !l->held && o->deferred && (session != l->rel_session || (uint64_t)thread != l->rel_thread);
+     * looping processes lost a tenth of their pairs to it).  With nobody
+     * left waiting (timed out, or gone), it is anyone's. */
+    int reserved = !l->held && o->deferred && l->q.head &&
+                   (session != l->rel_session || (uint64_t)thread != l->rel_thread);
     if (!l->held && !reserved) {
         if (lock_take(l, session, (uint64_t)thread, 1))
             return mpmi_fail(c, MPM_ENOMEM, "MemoryError");

@@ -27,6 +27,7 @@ typedef struct mpmi_sem {
     int barged;                       /* a permit was taken while a hand-off was deferred */
     uint64_t last_taker, last_thread; /* who took a permit last ... */
     int64_t last_take_ms;             /* ... and when */
+    uint64_t rel_session, rel_thread; /* the releaser a deferred hand-off waits for */
 } mpmi_sem;
 
 /*---- waiters -----------------------------------------------------------------*/
@@ -123,11 +124,11 @@ static int sem_acquire(mpmi_obj *o, mpmi_call *c)
          * enough: its turn */
         sem_wake(s);
     }
-    /* the permit a deferred hand-off keeps back is its releaser's (the last
-     * taker: sem_release) to take back, nobody else's (see lock.c) */
+    /* the permit a deferred hand-off keeps back is its releaser's to take
+     * back, nobody else's (see lock.c); with nobody left waiting, anyone's */
     uint64_t session = mpmi_call_session(c);
-    int reserved = s->value == 1 && s->base.deferred &&
-                   (session != s->last_taker || (uint64_t)thread != s->last_thread);
+    int reserved = s->value == 1 && s->base.deferred && s->q.head &&
+                   (session != s->rel_session || (uint64_t)thread != s->rel_thread);
     if (s->value > 0 && !reserved) {
         if (sem_take(s, session, (uint64_t)thread)) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
         if (s->q.head) s->barged = 1;
@@ -175,6 +176,9 @@ static int sem_release(mpmi_obj *o, mpmi_call *c)
      * holder that kept its permit longer than a turn has had its turn. */
     if (s->last_taker == session && s->last_thread == (uint64_t)thread &&
         mpmi_now_ms() - s->last_take_ms < MPMI_TURN_MS && mpmi_turns_may_defer(&s->turns, &s->q)) {
+        /* noted first: handing out permits changes the last taker */
+        s->rel_session = session;
+        s->rel_thread = (uint64_t)thread;
         sem_wake_keep(s, 1);
         if (s->q.head && !s->base.deferred) {
             s->barged = 0;
