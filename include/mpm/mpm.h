@@ -683,7 +683,10 @@ int mpm_semaphore_new(mpm_manager *m, mpm_semaphore **out, int64_t value, bool b
 /* mpm_semaphore_close releases the handle s.  Accepts NULL. */
 void mpm_semaphore_close(mpm_semaphore *s);
 /* mpm_semaphore_acquire takes one permit, waiting up to timeout_ms.  0, or
- * MPM_ETIMEDOUT.  Permits held by a process that dies are given back. */
+ * MPM_ETIMEDOUT.  Permits held by a process whose session ends are given back
+ * - except one that a release made while nobody held any (a Semaphore(0)
+ * counting items: consumed, not held), and one already released on the
+ * holder's behalf by another process (docs/differences.md). */
 int mpm_semaphore_acquire(mpm_semaphore *s, int64_t timeout_ms);
 /* mpm_semaphore_release gives back n permits (n >= 1).  A BoundedSemaphore
  * released above its initial value: MPM_EVALUE ("Semaphore released too many

@@ -8,7 +8,15 @@
  * value is 0, or 1 while a hand-off is deferred.
  *
  * Beyond Python: permits are counted per session (and mpmi_hold'ed), so the
- * permits of a process that dies are given back and its place is not lost. */
+ * permits of a process that dies are given back and its place is not lost.
+ * Python lets any process release, so the books cannot always say whose
+ * permit a release gives back; they never give back more than was taken:
+ * - a release by a process that holds none, while others hold some, is on
+ *   their behalf (debt): a holder that dies gives back only what that does
+ *   not cover (else a BoundedSemaphore could have more holders than its bound);
+ * - a release while nobody holds any adds a permit (added): the next acquirer
+ *   consumes it rather than holds it, as a Semaphore(0) counting items between
+ *   a producer and a consumer does; a consumer that ends gives back nothing. */
 #include <stdlib.h>
 
 #include "turns.h"
@@ -23,6 +31,9 @@ typedef struct mpmi_sem {
     int bounded;
     mpmi_waitq q;  /* parked acquirers, oldest first */
     mpmi_map held; /* session id -> permits that session holds */
+    int64_t sum_held; /* the sum of held */
+    int64_t debt;     /* of sum_held, released on the holders' behalf (<= sum_held) */
+    int64_t added;    /* of value, added by releases nobody held for (<= value) */
     mpmi_turns turns;                 /* bounded barging (turns.h) */
     int barged;                       /* a permit was taken while a hand-off was deferred */
     uint64_t last_taker, last_thread; /* who took a permit last ... */
@@ -32,16 +43,22 @@ typedef struct mpmi_sem {
 
 /*---- waiters -----------------------------------------------------------------*/
 
-/* Record one more permit held by session: 0, or -1 (nothing recorded). */
+/* Take a permit for session: consumed if it was added, else held (recorded
+ * for the session).  0, or -1 (nothing taken). */
 static int sem_take(mpmi_sem *s, uint64_t session, uint64_t thread)
 {
-    if (mpmi_hold(s->base.srv, session, &s->base)) return -1;
-    mpmi_map_slot *sl = mpmi_map_put(&s->held, session, NULL);
-    if (!sl) {
-        mpmi_unhold(s->base.srv, session, &s->base);
-        return -1;
+    if (s->added > 0) {
+        s->added--;
+    } else {
+        if (mpmi_hold(s->base.srv, session, &s->base)) return -1;
+        mpmi_map_slot *sl = mpmi_map_put(&s->held, session, NULL);
+        if (!sl) {
+            mpmi_unhold(s->base.srv, session, &s->base);
+            return -1;
+        }
+        sl->v.n++;
+        s->sum_held++;
     }
-    sl->v.n++;
     s->value--;
     s->last_taker = session;
     s->last_thread = thread;
@@ -110,7 +127,8 @@ static void sem_on_drop(mpmi_waiter *w)
 
 /*---- methods -----------------------------------------------------------------*/
 
-/* [thread, timeout_ms]: the thread does not matter, permits belong to the process. */
+/* [thread, timeout_ms]: permits belong to the process; the thread only says
+ * whether a permit kept back for a releaser (sem_release) is this caller's. */
 static int sem_acquire(mpmi_obj *o, mpmi_call *c)
 {
     mpmi_sem *s = (mpmi_sem *)o;
@@ -161,13 +179,22 @@ static int sem_release(mpmi_obj *o, mpmi_call *c)
      * that holds none (allowed, as in Python) changes nobody's count. */
     uint64_t session = mpmi_call_session(c);
     mpmi_map_slot *sl = mpmi_map_find(&s->held, session);
+    int64_t own = 0;
     if (sl) {
-        uint64_t k = (uint64_t)n < sl->v.n ? (uint64_t)n : sl->v.n;
-        sl->v.n -= k;
+        own = n < (int64_t)sl->v.n ? n : (int64_t)sl->v.n;
+        sl->v.n -= (uint64_t)own;
         if (sl->v.n == 0) mpmi_map_del(&s->held, session);
-        while (k--)
+        s->sum_held -= own;
+        for (int64_t k = own; k; k--)
             mpmi_unhold(o->srv, session, o);
+        if (s->debt > s->sum_held) s->debt = s->sum_held; /* released twice */
     }
+    /* the rest: on the other holders' behalf, as far as they hold; beyond
+     * that, added permits (see the top) */
+    int64_t rest = n - own, behalf = s->sum_held - s->debt;
+    if (behalf > rest) behalf = rest;
+    s->debt += behalf;
+    s->added += rest - behalf;
     s->value += n;
     /* the releaser may be back at once (turns.h): all but one permit go to
      * waiters now, the last when mpmd has looked for its acquire.  Only for
@@ -202,12 +229,16 @@ static void sem_session_gone(mpmi_obj *o, uint64_t session)
     mpmi_sem *s = (mpmi_sem *)o;
     mpmi_map_slot *sl = mpmi_map_find(&s->held, session);
     if (!sl) return;
-    uint64_t k = sl->v.n;
+    int64_t k = (int64_t)sl->v.n;
     mpmi_map_del(&s->held, session);
-    /* Someone may have released on the dead process's behalf already: a
-     * BoundedSemaphore still never goes past its bound. */
-    int64_t limit = s->bounded ? s->initial : INT64_MAX;
-    s->value = k > (uint64_t)(limit - s->value) ? limit : s->value + (int64_t)k;
+    s->sum_held -= k;
+    /* what was released on the holders' behalf is taken to be this
+     * process's first: given back twice, it would make a permit from nothing */
+    int64_t covered = k < s->debt ? k : s->debt;
+    s->debt -= covered;
+    k -= covered;
+    int64_t limit = s->bounded ? s->initial : INT64_MAX; /* a last guard */
+    s->value = k > limit - s->value ? limit : s->value + k;
     sem_wake(s);
 }
 
