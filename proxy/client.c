@@ -358,6 +358,42 @@ static int64_t client_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* A thread whose calls keep finding its CPU shared (client_spin_recv) moves
+ * to another of its CPUs, once in a while: when the scheduler has placed it
+ * on mpmd's CPU while another CPU idles (a waiter woken by mpmd is often put
+ * there), the two take turns on one CPU, each call costing two context
+ * switches, for many milliseconds before the load balancer parts them.
+ * Leaving that CPU out of its affinity moves it at once; the affinity is put
+ * back as it was straight after.  Where every CPU is busy a move gains
+ * nothing: the wait between moves doubles while moves do not end the
+ * crowding, up to a second. */
+#define CLIENT_CROWDED_CALLS 32
+#define CLIENT_MOVE_GAP_MIN_US 2000
+#define CLIENT_MOVE_GAP_MAX_US 1000000
+static __thread unsigned client_crowd_streak;
+static __thread int64_t client_move_after_us, client_move_gap_us = CLIENT_MOVE_GAP_MIN_US;
+
+static void client_crowded(int crowded, int64_t now)
+{
+    if (!crowded) {
+        if (client_crowd_streak >= CLIENT_CROWDED_CALLS)
+            client_move_gap_us = CLIENT_MOVE_GAP_MIN_US;
+        client_crowd_streak = 0;
+        return;
+    }
+    if (++client_crowd_streak < CLIENT_CROWDED_CALLS || now < client_move_after_us) return;
+    client_crowd_streak = 0;
+    client_move_after_us = now + client_move_gap_us;
+    if (client_move_gap_us < CLIENT_MOVE_GAP_MAX_US) client_move_gap_us *= 2;
+    cpu_set_t all, other;
+    int cpu = sched_getcpu();
+    if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof all, &all)) return;
+    other = all;
+    CPU_CLR(cpu, &other);
+    if (CPU_COUNT(&other) == 0 || sched_setaffinity(0, sizeof other, &other)) return;
+    sched_setaffinity(0, sizeof all, &all);
+}
+
 /* Returns what recv returned, or -2: nothing yet, block. */
 static ssize_t client_spin_recv(mpmi_cconn *c, int64_t *t0)
 {
@@ -373,7 +409,9 @@ static ssize_t client_spin_recv(mpmi_cconn *c, int64_t *t0)
      * CPUs), so go on yielding instead of spinning; so too on a process's
      * only CPU, which the server may share. */
     sched_yield();
-    int crowded = client_one_cpu || client_now_us() - *t0 > 3;
+    int64_t now = client_now_us();
+    int crowded = client_one_cpu || now - *t0 > 3;
+    if (!client_one_cpu) client_crowded(crowded, now);
     do {
         ssize_t r = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, MSG_DONTWAIT);
         if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {

@@ -222,7 +222,11 @@ int mpm_manager_start(mpm_manager **out, const mpm_start_opts *opts);
  * After sending a call, libmpm polls for the reply for up to $MPM_SPIN_US
  * microseconds (default 50; 0: never) before sleeping, a window that adapts
  * to how soon replies come; a process allowed one CPU only yields that CPU
- * between looks, so a server sharing it runs at once. */
+ * between looks, so a server sharing it runs at once.  A thread allowed
+ * several CPUs whose calls keep finding its CPU shared moves itself to another
+ * of them now and then (its affinity is narrowed for a moment, then put back
+ * as it was): the scheduler often leaves it on the server's CPU while another
+ * CPU idles. */
 int mpm_connect(mpm_manager **out, const char *url, const void *authkey, size_t len);
 
 /* mpm_manager_close closes every open handle of m, disconnects and frees m;
