@@ -693,46 +693,15 @@ Test(semaphore, an_exiting_process_gives_back_only_what_it_still_holds)
     sem_assert_no_objects();
 }
 
-Test(semaphore, bounded_give_back_never_passes_the_bound)
-{
-    mpm_semaphore *b = sem_new(1, true);
-    int go[2], back[2];
-    char ch;
-    cr_assert_eq(pipe(go), 0);
-    cr_assert_eq(pipe(back), 0);
-    pid_t p = fork();
-    cr_assert_geq(p, 0);
-    if (p == 0) {
-        close(go[0]);
-        close(back[1]);
-        if (mpm_semaphore_acquire(b, 5000)) _exit(2);
-        if (write(go[1], "h", 1) != 1) _exit(3);
-        if (read(back[0], &ch, 1) != 1) _exit(4);
-        _exit(0); /* dies "holding" the permit the parent already gave back */
-    }
-    close(go[1]);
-    close(back[0]);
-    cr_assert_eq(read(go[0], &ch, 1), 1);
-    cr_assert_eq(sem_value(b), 0);
-    T_OK(mpm_semaphore_release(b, 1)); /* on the child's behalf, as Python allows */
-    cr_assert_eq(write(back[1], "x", 1), 1);
-    cr_assert_eq(t_wait_child(p), 0);
-    close(go[0]);
-    close(back[1]);
-    t_sleep_ms(200);
-    cr_assert_eq(sem_value(b), 1);
-    sem_assert_repr(b, "<BoundedSemaphore value=1/1>");
-    mpm_semaphore_close(b);
-    sem_assert_no_objects();
-}
+/* A child that takes a permit of s and exits when told (sem_end_holder),
+ * without releasing it: the caller may release on its behalf meanwhile. */
+typedef struct sem_holder {
+    pid_t pid;
+    int go, back; /* the child says it holds; the caller says it may exit */
+} sem_holder;
 
-/* A child takes the only permit; this process releases it on the child's
- * behalf (as Python allows) and takes it itself; the child exits.  Given back
- * again, the permit would be free while this process holds it: two holders
- * of a (Bounded)Semaphore(1). */
-static void sem_released_on_behalf(bool bounded)
+static sem_holder sem_start_holder(mpm_semaphore *s)
 {
-    mpm_semaphore *s = sem_new(1, bounded);
     int go[2], back[2];
     char ch;
     cr_assert_eq(pipe(go), 0);
@@ -749,14 +718,44 @@ static void sem_released_on_behalf(bool bounded)
     }
     close(go[1]);
     close(back[0]);
-    cr_assert_eq(read(go[0], &ch, 1), 1);
+    cr_assert_eq(read(go[0], &ch, 1), 1, "the child took no permit");
+    return (sem_holder){.pid = p, .go = go[0], .back = back[1]};
+}
+
+/* Tell the holder to exit, and wait for it; give its end time to reach mpmd. */
+static void sem_end_holder(sem_holder *h)
+{
+    cr_assert_eq(write(h->back, "x", 1), 1);
+    cr_assert_eq(t_wait_child(h->pid), 0);
+    close(h->go);
+    close(h->back);
+    t_sleep_ms(200);
+}
+
+Test(semaphore, bounded_give_back_never_passes_the_bound)
+{
+    mpm_semaphore *b = sem_new(1, true);
+    sem_holder h = sem_start_holder(b);
+    cr_assert_eq(sem_value(b), 0);
+    T_OK(mpm_semaphore_release(b, 1)); /* on the child's behalf, as Python allows */
+    sem_end_holder(&h);                /* it dies "holding" the permit already given back */
+    cr_assert_eq(sem_value(b), 1);
+    sem_assert_repr(b, "<BoundedSemaphore value=1/1>");
+    mpm_semaphore_close(b);
+    sem_assert_no_objects();
+}
+
+/* A child takes the only permit; this process releases it on the child's
+ * behalf (as Python allows) and takes it itself; the child exits.  Given back
+ * again, the permit would be free while this process holds it: two holders
+ * of a (Bounded)Semaphore(1). */
+static void sem_released_on_behalf(bool bounded)
+{
+    mpm_semaphore *s = sem_new(1, bounded);
+    sem_holder h = sem_start_holder(s);
     T_OK(mpm_semaphore_release(s, 1)); /* on the child's behalf */
     T_OK(mpm_semaphore_acquire(s, 0)); /* now this process holds it */
-    cr_assert_eq(write(back[1], "x", 1), 1);
-    cr_assert_eq(t_wait_child(p), 0);
-    close(go[0]);
-    close(back[1]);
-    t_sleep_ms(200);
+    sem_end_holder(&h);
     cr_assert_eq(sem_value(s), 0, "the permit was given back twice");
     t_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");
     T_OK(mpm_semaphore_release(s, 1));
