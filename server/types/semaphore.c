@@ -175,8 +175,8 @@ static int sem_release(mpmi_obj *o, mpmi_call *c)
         return mpmi_fail(c, MPM_EVALUE, "ValueError: Semaphore released too many times");
     if (n > INT64_MAX - s->value)
         return mpmi_fail(c, MPM_EOVERFLOW, "OverflowError: semaphore value too large");
-    /* What this process gives back it no longer holds; a release by a process
-     * that holds none (allowed, as in Python) changes nobody's count. */
+    /* What this process gives back it no longer holds; what it gives back
+     * beyond that (allowed, as in Python) is for others, or new (the top). */
     uint64_t session = mpmi_call_session(c);
     mpmi_map_slot *sl = mpmi_map_find(&s->held, session);
     int64_t own = 0;
