@@ -151,17 +151,6 @@ static void wait_sessions(mpm_manager *m, size_t want)
     cr_assert_eq(n, want, "%zu sessions, want %zu", n, want);
 }
 
-static void wait_parked(mpm_manager *m, uint64_t want)
-{
-    mpm_stats st = {0};
-    int64_t end = t_now_ms() + 10000;
-    do {
-        T_OK(mpm_manager_stats(m, &st));
-    } while (st.parked != want && t_now_ms() < end && (t_sleep_ms(5), 1));
-    cr_assert_eq(st.parked, want, "%llu calls parked, want %llu", (unsigned long long)st.parked,
-                 (unsigned long long)want);
-}
-
 static mpm_val ref_to(uint64_t id, int type)
 {
     return (mpm_val){.type = MPM_T_REF, .v.ref = {.id = id, .type = type}};
@@ -1235,7 +1224,7 @@ Test(refs, killed_holder_of_a_parked_put_leaks_nothing)
             CHILD_OK(mpm_queue_put(q, MPM_LIST(items, 4), -1), 7); /* parks for ever */
             _exit(8);
         }
-        wait_parked(m, 1);
+        t_wait_parked(m, 1);
         expect_count_within(m, 4, 5000); /* q, held, x, y */
         if (round == 1) {
             /* the parent lets go of held: only the parked put reaches it */
@@ -1247,7 +1236,7 @@ Test(refs, killed_holder_of_a_parked_put_leaks_nothing)
         cr_assert_eq(kill(p, SIGKILL), 0);
         cr_assert_eq(t_wait_child(p), 128 + SIGKILL);
         wait_sessions(m, 1);
-        wait_parked(m, 0);
+        t_wait_parked(m, 0);
         expect_count_within(m, round == 0 ? 2 : 1, 5000);
     }
     size_t n;
@@ -1402,7 +1391,7 @@ Test(refs, collected_objects_answer_their_parked_calls_and_forget_their_holders)
     raw_send_call(&waiter_c, cid, MPMI_OP_C_WAIT, 2, (int64_t[]){7, -1});
     raw_send_call(&waiter_q, qid, MPMI_OP_Q_GET, 1, (int64_t[]){-1});
     raw_send_call(&waiter_l, lid, MPMI_OP_ACQUIRE, 2, (int64_t[]){1, -1});
-    wait_parked(m, 3);
+    t_wait_parked(m, 3);
     t_sleep_ms(150);
     cr_assert_eq(nobjects(m), 6, "reachable objects were freed");
 
@@ -1644,7 +1633,7 @@ Test(refs, bug_a_timed_out_parked_put_leaves_its_references_uncollected)
     put_arg pa = {q, MPM_REF(x), 1};
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, put_thread, &pa), 0);
-    wait_parked(m, 1);
+    t_wait_parked(m, 1);
     mpm_dict_close(x);
     cr_assert_eq(nobjects(m), 2, "x, reached by the parked put, was freed");
     cr_assert_eq(pthread_join(t, NULL), 0);

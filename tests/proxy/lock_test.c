@@ -558,12 +558,7 @@ Test(lock, a_hand_off_put_off_for_the_releaser_is_not_taken_by_another)
         cr_assert_eq(pipe(w.ready), 0);
         cr_assert_eq(pthread_create(&tw, NULL, lock_waiter_main, &w), 0);
         /* release as soon as the waiter is parked: its turn has not run out */
-        mpm_stats st = {0};
-        int64_t end = t_now_ms() + 5000;
-        do
-            T_OK(mpm_manager_stats(lock_m, &st));
-        while (st.parked == 0 && t_now_ms() < end);
-        cr_assert_eq(st.parked, 1, "the waiter did not park");
+        t_wait_parked(lock_m, 1);
         T_OK(mpm_lock_release(l));
         atomic_store(&b.go, 1);
         pthread_join(tb, NULL);

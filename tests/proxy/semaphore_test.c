@@ -416,12 +416,7 @@ Test(semaphore, a_permit_kept_back_for_the_releaser_is_not_taken_by_another)
         cr_assert_eq(pthread_create(&tw, NULL, sem_waiter_main, &w), 0);
         cr_assert_eq(read(w.ready[0], &ch, 1), 1);
         /* release as soon as the waiter is parked: its turn has not run out */
-        mpm_stats st = {0};
-        int64_t end = t_now_ms() + 5000;
-        do
-            T_OK(mpm_manager_stats(sem_m, &st));
-        while (st.parked == 0 && t_now_ms() < end);
-        cr_assert_eq(st.parked, 1, "the waiter did not park");
+        t_wait_parked(sem_m, 1);
         T_OK(mpm_semaphore_release(s, 1));
         atomic_store(&b.go, 1);
         pthread_join(tb, NULL);
@@ -781,31 +776,14 @@ Test(semaphore, items_consumed_from_a_counting_semaphore_are_not_given_back)
     pid_t c1 = fork();
     cr_assert_geq(c1, 0);
     if (c1 == 0) _exit(mpm_semaphore_acquire(s, 10000) || mpm_semaphore_acquire(s, 10000) ? 2 : 0);
-    mpm_stats st = {0};
-    int64_t end = t_now_ms() + 5000;
-    do
-        T_OK(mpm_manager_stats(sem_m, &st));
-    while (st.parked == 0 && t_now_ms() < end);
-    cr_assert_eq(st.parked, 1, "the consumer did not park");
+    t_wait_parked(sem_m, 1);
     T_OK(mpm_semaphore_release(s, 3)); /* three items */
     cr_assert_eq(t_wait_child(c1), 0); /* took two, exited */
-    int go[2];
-    char ch;
-    cr_assert_eq(pipe(go), 0);
-    pid_t c2 = fork();
-    cr_assert_geq(c2, 0);
-    if (c2 == 0) {
-        close(go[0]);
-        if (mpm_semaphore_acquire(s, 5000)) _exit(2);
-        if (write(go[1], "c", 1) != 1) _exit(3);
-        for (;;)
-            pause();
-    }
-    close(go[1]);
-    cr_assert_eq(read(go[0], &ch, 1), 1, "the second consumer took nothing");
-    close(go[0]);
-    cr_assert_eq(kill(c2, SIGKILL), 0);
-    cr_assert_eq(t_wait_child(c2), 128 + SIGKILL);
+    sem_holder c2 = sem_start_holder(s); /* the second consumer, killed */
+    cr_assert_eq(kill(c2.pid, SIGKILL), 0);
+    cr_assert_eq(t_wait_child(c2.pid), 128 + SIGKILL);
+    close(c2.go);
+    close(c2.back);
     t_sleep_ms(200);
     cr_assert_eq(sem_value(s), 0, "consumed items came back");
     t_assert_err(mpm_semaphore_acquire(s, 0), MPM_ETIMEDOUT, "timed out");

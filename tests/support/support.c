@@ -18,6 +18,17 @@ void t_sleep_ms(int ms)
     }
 }
 
+void t_wait_parked(mpm_manager *m, uint64_t want)
+{
+    mpm_stats st = {0};
+    int64_t end = t_now_ms() + 10000;
+    do
+        T_OK(mpm_manager_stats(m, &st));
+    while (st.parked != want && t_now_ms() < end);
+    cr_assert_eq(st.parked, want, "%llu calls parked, want %llu", (unsigned long long)st.parked,
+                 (unsigned long long)want);
+}
+
 int t_wait_child(pid_t p)
 {
     int st = 0;

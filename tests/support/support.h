@@ -30,5 +30,9 @@ void t_sleep_ms(int ms);
 /* Wait for child p: its exit status, 128 + signal if killed, -1 on error.
  * (Children report by exit status: Criterion's nng must not run after fork.) */
 int t_wait_child(pid_t p);
+/* Wait (up to 10 s) until m's server has want calls parked, asking without
+ * pause: a test that must act as soon as a waiter parks (before its turn at a
+ * lock runs out) sees it at once.  Asserts it came to that. */
+void t_wait_parked(mpm_manager *m, uint64_t want);
 
 #endif
