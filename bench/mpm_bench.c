@@ -43,6 +43,11 @@
  *                 on a Semaphore(1), one process, uncontended        pairs/s
  *   sem_contend   as lock_contend, on one Semaphore(1)               total pairs/s
  *                 (printed as sem_contend<N>)
+ *   lock_scale    --procs N helpers on one Lock; slices of one helper looping
+ *                 alone and of all N alternate (12 in all, the measuring time
+ *                 twice over): lock_scale1 and lock_scale<N>, the median slice
+ *                 rates (pairs/s), and lock_scale_ratio, the median of the 6
+ *                 ratios of neighbouring slices (bench_lock_scale)
  * Queues (not in `all`; an unbounded mpm_queue_new(m, &q, 0) each):
  *   queue_pair    mpm_queue_put(q, i, -1) + mpm_queue_get(q, -1), one client  pairs/s
  *   queue_4x4     4 producer and 4 consumer processes (forked as above) move
@@ -74,6 +79,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
 #include <sodium.h>
@@ -82,6 +88,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -480,6 +487,153 @@ static double bench_contend(contend_kind kind)
     return (double)total / (last - t0);
 }
 
+/* lock_scale: the contended rate against the single-process rate, measured
+ * in alternating slices.  On this VM the rate of one and the same loop moves
+ * by 10-20% from one second to the next (the host), so an 8-process figure
+ * and a 1-process figure taken seconds apart compare the moments more than
+ * the loads.  Here g_procs helpers connect once; then slices of one helper
+ * looping alone and of all g_procs looping alternate (ABBA: one then many,
+ * many then one, so a steady drift weighs on both alike), and each
+ * neighbouring pair of slices gives a ratio. */
+#define SCALE_PAIRS 6
+typedef struct scale_area {
+    volatile int gen;    /* bumped to start a slice; -1: exit */
+    volatile int active; /* helpers 0..active-1 loop in this slice */
+    volatile double end; /* the slice's end (CLOCK_MONOTONIC) */
+    volatile int left;   /* active helpers still looping */
+    volatile long long pairs[64];
+    volatile double done[64];
+} scale_area;
+
+/* Sleep while *w == val (at most a second, to look at the helpers). */
+static void futex_wait_int(volatile int *w, int val)
+{
+    struct timespec ts = {1, 0};
+    syscall(SYS_futex, (int *)w, FUTEX_WAIT, val, &ts, NULL, 0);
+}
+
+static void futex_wake_all(volatile int *w)
+{
+    syscall(SYS_futex, (int *)w, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* One slice with `active` helpers looping; returns their total pairs/s.  A
+ * helper that failed (child_check) would never report: stop then. */
+static double scale_slice(scale_area *a, const pid_t *kids, int n, int active, double len)
+{
+    for (int k = 0; k < active; k++)
+        a->pairs[k] = 0, a->done[k] = 0;
+    a->active = active;
+    a->left = active;
+    double t0 = now_s();
+    a->end = t0 + len;
+    __atomic_add_fetch(&a->gen, 1, __ATOMIC_SEQ_CST);
+    futex_wake_all(&a->gen);
+    int left;
+    while ((left = __atomic_load_n(&a->left, __ATOMIC_SEQ_CST)) > 0) {
+        futex_wait_int(&a->left, left);
+        for (int k = 0; k < n && now_s() > a->end + 1; k++)
+            if (waitpid(kids[k], NULL, WNOHANG) == kids[k]) {
+                fprintf(stderr, "mpm_bench: a lock_scale helper failed\n");
+                exit(1);
+            }
+    }
+    long long total = 0;
+    double last = t0;
+    for (int k = 0; k < active; k++) {
+        total += a->pairs[k];
+        if (a->done[k] > last) last = a->done[k];
+    }
+    return (double)total / (last - t0);
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* Prints lock_scale1 and lock_scale<N> (the median slice rates) and
+ * lock_scale_ratio (the median of the SCALE_PAIRS ratios of N to 1). */
+static void bench_lock_scale(void)
+{
+    int n = g_procs;
+    if (n < 2 || n > 64) {
+        fprintf(stderr, "mpm_bench: --procs must be 2..64 for lock_scale\n");
+        exit(2);
+    }
+    mpm_lock *l;
+    check(mpm_lock_new(g_m, &l), "lock_new");
+    scale_area *a =
+        mmap(NULL, sizeof *a, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (a == MAP_FAILED) {
+        perror("mmap");
+        exit(1);
+    }
+    memset((void *)a, 0, sizeof *a);
+    pid_t kids[64];
+    for (int k = 0; k < n; k++) {
+        kids[k] = fork_helper();
+        if (kids[k] != 0) continue;
+        for (int w = 0; w < 20; w++) { /* connect and warm up */
+            child_check(mpm_lock_acquire(l, -1, NULL), "lock_acquire");
+            child_check(mpm_lock_release(l), "lock_release");
+        }
+        int seen = 0, g;
+        for (;;) {
+            while ((g = __atomic_load_n(&a->gen, __ATOMIC_SEQ_CST)) == seen)
+                futex_wait_int(&a->gen, seen);
+            if (g < 0) _exit(0);
+            seen = g;
+            if (k >= a->active) continue;
+            double end = a->end, t;
+            long long pairs = 0;
+            do {
+                child_check(mpm_lock_acquire(l, -1, NULL), "lock_acquire");
+                child_check(mpm_lock_release(l), "lock_release");
+                pairs++;
+            } while ((t = now_s()) < end);
+            a->pairs[k] = pairs;
+            a->done[k] = t;
+            if (__atomic_sub_fetch(&a->left, 1, __ATOMIC_SEQ_CST) == 0) futex_wake_all(&a->left);
+        }
+    }
+    /* 2 * SCALE_PAIRS slices, each a sixth of the measuring time (--count: 1 s) */
+    double len = (g_count ? 1.0 : g_seconds) / SCALE_PAIRS;
+    if (len < 0.05) len = 0.05;
+    scale_slice(a, kids, n, n, len / 2); /* warm-up: every helper once */
+    double one[SCALE_PAIRS], many[SCALE_PAIRS], ratio[SCALE_PAIRS];
+    for (int i = 0; i < SCALE_PAIRS; i++) {
+        if (i % 2 == 0) {
+            one[i] = scale_slice(a, kids, n, 1, len);
+            many[i] = scale_slice(a, kids, n, n, len);
+        } else {
+            many[i] = scale_slice(a, kids, n, n, len);
+            one[i] = scale_slice(a, kids, n, 1, len);
+        }
+        ratio[i] = many[i] / one[i];
+    }
+    a->gen = -1;
+    futex_wake_all(&a->gen);
+    for (int k = 0; k < n; k++)
+        reap(kids[k], "lock_scale");
+    fprintf(stderr, "mpm_bench: lock_scale 1 / %d / ratio:", n);
+    for (int i = 0; i < SCALE_PAIRS; i++)
+        fprintf(stderr, " %.0f/%.0f/%.3f", one[i], many[i], ratio[i]);
+    fprintf(stderr, "\n");
+    qsort(one, SCALE_PAIRS, sizeof one[0], cmp_double);
+    qsort(many, SCALE_PAIRS, sizeof many[0], cmp_double);
+    qsort(ratio, SCALE_PAIRS, sizeof ratio[0], cmp_double);
+    double mid1 = (one[SCALE_PAIRS / 2 - 1] + one[SCALE_PAIRS / 2]) / 2;
+    double midn = (many[SCALE_PAIRS / 2 - 1] + many[SCALE_PAIRS / 2]) / 2;
+    double midr = (ratio[SCALE_PAIRS / 2 - 1] + ratio[SCALE_PAIRS / 2]) / 2;
+    printf("mpm %s lock_scale1 %.0f\nmpm %s lock_scale%d %.0f\nmpm %s lock_scale_ratio %.3f\n",
+           g_transport, mid1, g_transport, n, midn, g_transport, midr);
+    fflush(stdout);
+    munmap((void *)a, sizeof *a);
+    mpm_lock_close(l);
+}
+
 /*---- queues ------------------------------------------------------------------------*/
 
 static void op_queue_pair(void *ctx, long long i)
@@ -652,6 +806,8 @@ static void run_op(const char *op, pid_t server_pid)
         double r = bench_contend(strcmp(op, "lock_contend") == 0 ? CONTEND_LOCK : CONTEND_SEM);
         printf("mpm %s %s%d %.0f\n", g_transport, op, g_procs, r);
         fflush(stdout);
+    } else if (strcmp(op, "lock_scale") == 0) {
+        bench_lock_scale();
     } else if (strcmp(op, "sem_pair") == 0) {
         mpm_semaphore *s;
         check(mpm_semaphore_new(g_m, &s, 1, false), "semaphore_new");
@@ -852,7 +1008,7 @@ static void usage(FILE *f)
           "                  [--server-pid PID]] [--mpmd PATH] [--mpmd-arg ARG ...]\n"
           "                 [--op ping,dict_set,dict_get,list_append,create,batch_set,mem|all]\n"
           "                 [--op lock_pair,event_handoff,cond_handoff,lock_contend,\n"
-          "                       sem_pair,sem_contend] [--procs N]\n"
+          "                       sem_pair,sem_contend,lock_scale] [--procs N]\n"
           "                 [--op queue_pair,queue_4x4,queue_batch]\n"
           "                 [--seconds S | --count N] [--label NAME] [--server-cpu N]\n"
           "Prints lines 'mpm <transport> <op> <value>' (ops/s; create_us: µs per\n"
@@ -860,7 +1016,9 @@ static void usage(FILE *f)
           "lock_contend<N>, sem_pair and sem_contend<N> (on a Semaphore(1)):\n"
           "acquire+release pairs/s; event_handoff_us, cond_handoff_us: µs per one-way\n"
           "hand-off between two processes; queue_pair: put+get pairs/s; queue_4x4,\n"
-          "queue_batch100: items/s through one Queue).\n",
+          "queue_batch100: items/s through one Queue; lock_scale: lock_scale1 and\n"
+          "lock_scale<N>, pairs/s of 1 and of N processes in alternating slices, and\n"
+          "lock_scale_ratio, the median ratio of neighbouring slices).\n",
           f);
 }
 
@@ -977,6 +1135,8 @@ int main(int argc, char **argv)
                 char name[32];
                 if (strcmp(tok, "lock_contend") == 0 || strcmp(tok, "sem_contend") == 0)
                     snprintf(name, sizeof name, "%s%d", tok, g_procs);
+                else if (strcmp(tok, "lock_scale") == 0)
+                    snprintf(name, sizeof name, "lock_scale_ratio");
                 else if (strcmp(tok, "queue_batch") == 0)
                     snprintf(name, sizeof name, "queue_batch%d", QBATCH);
                 else

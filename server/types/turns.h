@@ -15,8 +15,15 @@
  * in arrival order, each holder gets a turn of the same length, and nobody
  * waits longer than the turns (or holds) of those ahead (Go's sync.Mutex does
  * the like with 1 ms).  A lock passed to and fro, whose releaser does not
- * come back, stops deferring for MPMI_TURN_STRICT_MS after MPMI_TURN_MISSES
- * deferred hand-offs in a row that no barger used.
+ * come back, stops deferring for a while after MPMI_TURN_MISSES deferred
+ * hand-offs in a row that no barger used: 2 ms, doubling at each such run of
+ * misses up to a second, back to 2 ms once a barger uses a deferral.  It was
+ * a fixed 50 ms: when 8 processes start looping at once, the first
+ * releasers, their CPU crowded by the others' first calls, come back too late
+ * (300 us) three times in the first millisecond, and for 50 ms every release
+ * handed over at once, each pair waiting for a waiter to run: half the rate
+ * (in 0.25 s slices of 8 processes started together, such slices made 0.8 of
+ * the pairs of one process; with the backoff, 0.95-1.0).
  *
  * Turns are 20 ms, not 5: a hand-off to a sleeping waiter often wakes it onto
  * mpmd's CPU (a synchronous wake-up, while the releaser still polls on the
@@ -31,12 +38,14 @@
 
 #define MPMI_TURN_MS 20
 #define MPMI_TURN_MISSES 3
-#define MPMI_TURN_STRICT_MS 50
+#define MPMI_TURN_STRICT_MIN_MS 2
+#define MPMI_TURN_STRICT_MAX_MS 1000
 
 typedef struct mpmi_turns {
     int64_t handed_ms;    /* the last hand-off to a waiter (monotonic ms) */
     int64_t strict_until; /* no deferred hand-off before (monotonic ms) */
     int misses;           /* deferred hand-offs in a row no barger used */
+    int64_t strict_ms;    /* the next strict period (0: MPMI_TURN_STRICT_MIN_MS) */
 } mpmi_turns;
 
 /* How long (ms) the oldest waiter of q has been first in line for this turn. */
@@ -68,9 +77,13 @@ static inline void mpmi_turns_deferred_ran(mpmi_turns *t, int taken, const mpmi_
 {
     if (taken) {
         t->misses = 0;
+        t->strict_ms = MPMI_TURN_STRICT_MIN_MS;
     } else if (q->head && ++t->misses >= MPMI_TURN_MISSES) {
         t->misses = 0;
-        t->strict_until = mpmi_now_ms() + MPMI_TURN_STRICT_MS;
+        if (t->strict_ms < MPMI_TURN_STRICT_MIN_MS) t->strict_ms = MPMI_TURN_STRICT_MIN_MS;
+        t->strict_until = mpmi_now_ms() + t->strict_ms;
+        t->strict_ms =
+            t->strict_ms * 2 > MPMI_TURN_STRICT_MAX_MS ? MPMI_TURN_STRICT_MAX_MS : t->strict_ms * 2;
     }
 }
 

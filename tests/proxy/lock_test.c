@@ -126,7 +126,8 @@ typedef struct lock_waiter {
     int64_t timeout;
     int rc;
     uint64_t token;
-    bool release; /* give it back at once when acquired */
+    bool release; /* give it back when acquired ... */
+    int hold_ms;  /* ... after this long */
     atomic_int done;
     int64_t done_ms;
     int ready[2];
@@ -145,6 +146,7 @@ static void *lock_waiter_main(void *arg)
                      : mpm_lock_acquire(w->lock, w->timeout, &w->token);
     w->done_ms = t_now_ms();
     if ((w->rc == 0 || w->rc == MPM_EOWNERDEAD) && w->release) {
+        if (w->hold_ms) t_sleep_ms(w->hold_ms);
         int rc = w->rlock ? mpm_rlock_release(w->lock) : mpm_lock_release(w->lock);
         if (rc) w->rc = -2000 + rc;
     }
@@ -570,6 +572,65 @@ Test(lock, a_hand_off_put_off_for_the_releaser_is_not_taken_by_another)
         cr_assert_eq(w.rc, 0, "round %d: waiter: %d", round, w.rc);
         T_OK(mpm_lock_release(l)); /* a plain Lock: any thread may */
     }
+    cr_assert(!lock_locked(l));
+    mpm_lock_close(l);
+    lock_assert_no_objects();
+}
+
+/* Start w (which gives the lock back hold_ms after it gets it) in *t; return
+ * once its acquire is parked. */
+static void lock_park_returning_waiter(pthread_t *t, lock_waiter *w, mpm_lock *l, int hold_ms)
+{
+    *w = (lock_waiter){.lock = l, .timeout = 10000, .release = true, .hold_ms = hold_ms};
+    cr_assert_eq(pipe(w->ready), 0);
+    cr_assert_eq(pthread_create(t, NULL, lock_waiter_main, w), 0);
+    t_wait_parked(lock_m, 1);
+}
+
+static void lock_join_waiter(pthread_t t, lock_waiter *w)
+{
+    pthread_join(t, NULL);
+    close(w->ready[0]);
+    close(w->ready[1]);
+    cr_assert_eq(w->rc, 0, "waiter: %d", w->rc);
+}
+
+/* After three releases in a row whose releaser did not come back (a lock
+ * passed to and fro), mpmd hands over at once for a while (turns.h), but only
+ * for 2 ms at first: soon a releaser that does come straight back keeps the
+ * lock again.  For 50 ms, as it was, 8 processes that started looping at
+ * once, their first releasers slowed by the others' first calls, handed over
+ * at every release for their first 50 ms, at half the rate. */
+Test(lock, after_three_hand_offs_nobody_barged_a_releaser_soon_keeps_its_turn_again)
+{
+    mpm_lock *l = lock_new();
+    pthread_t t;
+    lock_waiter w;
+    for (int i = 0; i < 3; i++) {
+        /* this thread releases and does not come back: the waiter gets it */
+        T_OK(mpm_lock_acquire(l, 0, NULL));
+        lock_park_returning_waiter(&t, &w, l, 0);
+        T_OK(mpm_lock_release(l));
+        lock_join_waiter(t, &w);
+    }
+    int64_t third = t_now_ms(); /* a moment after the third hand-off */
+    t_sleep_ms(10);
+    /* now it comes straight back.  Tries it is not back in time for are one
+     * miss each, not three: try again, as long as a 50 ms pause would not
+     * have ended yet */
+    bool kept = false;
+    while (!kept && t_now_ms() - third < 40) {
+        T_OK(mpm_lock_acquire(l, 0, NULL));
+        /* given the lock, the waiter keeps it long enough to be seen */
+        lock_park_returning_waiter(&t, &w, l, 5);
+        T_OK(mpm_lock_release(l));
+        int rc = mpm_lock_acquire(l, 0, NULL);
+        cr_assert(rc == 0 || rc == MPM_ETIMEDOUT, "acquire: %d", rc);
+        kept = rc == 0;
+        if (kept) T_OK(mpm_lock_release(l));
+        lock_join_waiter(t, &w);
+    }
+    cr_assert(kept, "after three hand-offs nobody barged, releases hand over at once for long");
     cr_assert(!lock_locked(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
