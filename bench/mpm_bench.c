@@ -501,8 +501,7 @@ typedef struct scale_area {
     volatile int active; /* helpers 0..active-1 loop in this slice */
     volatile double end; /* the slice's end (CLOCK_MONOTONIC) */
     volatile int left;   /* active helpers still looping */
-    volatile long long pairs[64];
-    volatile double done[64];
+    volatile long long pairs[64]; /* pairs each made before the end */
 } scale_area;
 
 /* Sleep while *w == val (at most a second, to look at the helpers). */
@@ -522,7 +521,7 @@ static void futex_wake_all(volatile int *w)
 static double scale_slice(scale_area *a, const pid_t *kids, int n, int active, double len)
 {
     for (int k = 0; k < active; k++)
-        a->pairs[k] = 0, a->done[k] = 0;
+        a->pairs[k] = 0;
     a->active = active;
     a->left = active;
     double t0 = now_s();
@@ -538,13 +537,12 @@ static double scale_slice(scale_area *a, const pid_t *kids, int n, int active, d
                 exit(1);
             }
     }
+    /* the pairs made before the end: at the end of a slice of many, the
+     * waiters still parked each need a hand-off to finish their last pair */
     long long total = 0;
-    double last = t0;
-    for (int k = 0; k < active; k++) {
+    for (int k = 0; k < active; k++)
         total += a->pairs[k];
-        if (a->done[k] > last) last = a->done[k];
-    }
-    return (double)total / (last - t0);
+    return (double)total / len;
 }
 
 static int cmp_double(const void *x, const void *y)
@@ -591,10 +589,9 @@ static void bench_lock_scale(void)
             do {
                 child_check(mpm_lock_acquire(l, -1, NULL), "lock_acquire");
                 child_check(mpm_lock_release(l), "lock_release");
-                pairs++;
-            } while ((t = now_s()) < end);
+                if ((t = now_s()) < end) pairs++;
+            } while (t < end);
             a->pairs[k] = pairs;
-            a->done[k] = t;
             if (__atomic_sub_fetch(&a->left, 1, __ATOMIC_SEQ_CST) == 0) futex_wake_all(&a->left);
         }
     }
