@@ -1138,6 +1138,8 @@ int mpmi_srv_run(mpmi_srv *s)
             n = epoll_wait(s->epfd, evs, 64, 0);
             if (n == 0) n = loop_wait_us(s, evs, 64, LOOP_DEFER_US);
         }
+        if (n == 0 && s->deferred && timeout == 0)
+            n = epoll_wait(s->epfd, evs, 64, 0); /* a deadline is due: one look first */
         if (n == 0 && s->deferred) {
             /* nothing came while polling: do the put-off work before sleeping */
             run_deferred(s, 1);

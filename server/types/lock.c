@@ -179,6 +179,12 @@ static int lock_acquire(mpmi_obj *o, mpmi_call *c)
     if (!l->held && !reserved) {
         if (lock_take(l, session, (uint64_t)thread, 1))
             return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
+        if (o->deferred) {
+            /* the releaser is back: the put-off hand-off is done with, so
+             * its next release puts one off afresh */
+            mpmi_undefer(o);
+            mpmi_turns_deferred_ran(&l->turns, 1, &l->q);
+        }
         lock_pack_grant(l, c->pk);
         return 0;
     }

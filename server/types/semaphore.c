@@ -34,8 +34,7 @@ typedef struct mpmi_sem {
     int64_t sum_held; /* the sum of held */
     int64_t debt;     /* of sum_held, released on the holders' behalf (<= sum_held) */
     int64_t added;    /* of value, added by releases nobody held for (<= value) */
-    mpmi_turns turns;                 /* bounded barging (turns.h) */
-    int barged;                       /* a permit was taken while a hand-off was deferred */
+    mpmi_turns turns; /* bounded barging (turns.h) */
     uint64_t last_taker, last_thread; /* who took a permit last ... */
     int64_t last_take_ms;             /* ... and when */
     uint64_t rel_session, rel_thread; /* the releaser a deferred hand-off waits for */
@@ -98,11 +97,11 @@ static void sem_wake(mpmi_sem *s)
     sem_wake_keep(s, 0);
 }
 
+/* Nobody took the kept permit back (sem_acquire ends the deferral if so). */
 static void sem_run_deferred(mpmi_obj *o)
 {
     mpmi_sem *s = (mpmi_sem *)o;
-    mpmi_turns_deferred_ran(&s->turns, s->barged, &s->q);
-    s->barged = 0;
+    mpmi_turns_deferred_ran(&s->turns, 0, &s->q);
     sem_wake_keep(s, 0);
 }
 
@@ -149,7 +148,11 @@ static int sem_acquire(mpmi_obj *o, mpmi_call *c)
                    (session != s->rel_session || (uint64_t)thread != s->rel_thread);
     if (s->value > 0 && !reserved) {
         if (sem_take(s, session, (uint64_t)thread)) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
-        if (s->q.head) s->barged = 1;
+        if (s->base.deferred) {
+            /* the kept permit is taken back (see lock.c) */
+            mpmi_undefer(o);
+            mpmi_turns_deferred_ran(&s->turns, 1, &s->q);
+        }
         sem_pack_taken(c->pk);
         return 0;
     }
@@ -207,10 +210,7 @@ static int sem_release(mpmi_obj *o, mpmi_call *c)
         s->rel_session = session;
         s->rel_thread = (uint64_t)thread;
         sem_wake_keep(s, 1);
-        if (s->q.head && !s->base.deferred) {
-            s->barged = 0;
-            mpmi_defer(o);
-        }
+        if (s->q.head) mpmi_defer(o);
     } else {
         sem_wake(s);
     }
