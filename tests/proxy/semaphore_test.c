@@ -395,6 +395,70 @@ static void *sem_barger_main(void *arg)
     return NULL;
 }
 
+/* A thread that waits for a permit and gives it back hold_ms after. */
+typedef struct sem_giver {
+    mpm_semaphore *s;
+    int hold_ms;
+    int rc;
+} sem_giver;
+
+static void *sem_giver_main(void *arg)
+{
+    sem_giver *r = arg;
+    r->rc = mpm_semaphore_acquire(r->s, 10000);
+    if (r->rc) return NULL;
+    if (r->hold_ms) t_sleep_ms(r->hold_ms);
+    r->rc = mpm_semaphore_release(r->s, 1);
+    return NULL;
+}
+
+/* Start r in *t; return once its acquire is parked. */
+static void sem_park_giver(pthread_t *t, sem_giver *r, mpm_semaphore *s, int hold_ms)
+{
+    *r = (sem_giver){.s = s, .hold_ms = hold_ms};
+    cr_assert_eq(pthread_create(t, NULL, sem_giver_main, r), 0);
+    t_wait_parked(sem_m, 1);
+}
+
+static void sem_join_giver(pthread_t t, sem_giver *r)
+{
+    pthread_join(t, NULL);
+    cr_assert_eq(r->rc, 0, "giver: %d", r->rc);
+}
+
+/* lock_test's after_three_hand_offs_nobody_barged_a_releaser_soon_keeps_its_turn_again
+ * on a Semaphore(1): after three releases whose releaser did not come back for
+ * the permit kept for it, releases hand permits over at once only briefly. */
+Test(semaphore, after_three_hand_offs_nobody_barged_a_releaser_soon_keeps_its_turn_again)
+{
+    mpm_semaphore *s = sem_new(1, false);
+    pthread_t t;
+    sem_giver r;
+    for (int i = 0; i < 3; i++) {
+        T_OK(mpm_semaphore_acquire(s, 0));
+        sem_park_giver(&t, &r, s, 0);
+        T_OK(mpm_semaphore_release(s, 1));
+        sem_join_giver(t, &r);
+    }
+    int64_t third = t_now_ms();
+    t_sleep_ms(10);
+    bool kept = false;
+    while (!kept && t_now_ms() - third < 40) {
+        T_OK(mpm_semaphore_acquire(s, 0));
+        sem_park_giver(&t, &r, s, 5);
+        T_OK(mpm_semaphore_release(s, 1));
+        int rc = mpm_semaphore_acquire(s, 0);
+        cr_assert(rc == 0 || rc == MPM_ETIMEDOUT, "acquire: %d", rc);
+        kept = rc == 0;
+        if (kept) T_OK(mpm_semaphore_release(s, 1));
+        sem_join_giver(t, &r);
+    }
+    cr_assert(kept, "after three hand-offs nobody barged, releases hand over at once for long");
+    cr_assert_eq(sem_value(s), 1);
+    mpm_semaphore_close(s);
+    sem_assert_no_objects();
+}
+
 /* The permit a release keeps back for a moment, in case its releaser comes
  * straight back (turns.h), is the releaser's, not anybody's: another thread's
  * try right after the release fails, and the parked waiter gets the permit
