@@ -45,7 +45,8 @@
  *                 (printed as sem_contend<N>)
  *   lock_scale    --procs N helpers on one Lock; slices of one helper looping
  *                 alone and of all N alternate (12 in all, the measuring time
- *                 twice over): lock_scale1 and lock_scale<N>, the median slice
+ *                 twice over, after a warm-up slice of all N half as long):
+ *                 lock_scale1 and lock_scale<N>, the median slice
  *                 rates (pairs/s), and lock_scale_ratio, the median of the 6
  *                 ratios of neighbouring slices (bench_lock_scale)
  * Queues (not in `all`; an unbounded mpm_queue_new(m, &q, 0) each):
@@ -582,9 +583,13 @@ static void bench_lock_scale(void)
             while ((g = __atomic_load_n(&a->gen, __ATOMIC_SEQ_CST)) == seen)
                 futex_wait_int(&a->gen, seen);
             if (g < 0) _exit(0);
-            seen = g;
-            if (k >= a->active) continue;
+            int active = a->active;
             double end = a->end, t;
+            /* a later slice began while we read (we were not in slice g, or
+             * we would have been waited for): read that one's instead */
+            if (__atomic_load_n(&a->gen, __ATOMIC_SEQ_CST) != g) continue;
+            seen = g;
+            if (k >= active) continue;
             long long pairs = 0;
             do {
                 child_check(mpm_lock_acquire(l, -1, NULL), "lock_acquire");
@@ -1132,9 +1137,11 @@ int main(int argc, char **argv)
                 char name[32];
                 if (strcmp(tok, "lock_contend") == 0 || strcmp(tok, "sem_contend") == 0)
                     snprintf(name, sizeof name, "%s%d", tok, g_procs);
-                else if (strcmp(tok, "lock_scale") == 0)
+                else if (strcmp(tok, "lock_scale") == 0) {
+                    const char *t = label ? label : transport;
+                    printf("mpm %s lock_scale1 n/a\nmpm %s lock_scale%d n/a\n", t, t, g_procs);
                     snprintf(name, sizeof name, "lock_scale_ratio");
-                else if (strcmp(tok, "queue_batch") == 0)
+                } else if (strcmp(tok, "queue_batch") == 0)
                     snprintf(name, sizeof name, "queue_batch%d", QBATCH);
                 else
                     snprintf(name, sizeof name, "%s%s", tok,

@@ -44,6 +44,13 @@ int64_t mpmi_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t mpmi_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int mpmi_ev_add(mpmi_srv *s, mpmi_ev *ev, uint32_t events)
 {
     struct epoll_event e = {.events = events, .data.ptr = ev};
@@ -1138,8 +1145,6 @@ int mpmi_srv_run(mpmi_srv *s)
             n = epoll_wait(s->epfd, evs, 64, 0);
             if (n == 0) n = loop_wait_us(s, evs, 64, LOOP_DEFER_US);
         }
-        if (n == 0 && s->deferred && timeout == 0)
-            n = epoll_wait(s->epfd, evs, 64, 0); /* a deadline is due: one look first */
         if (n == 0 && s->deferred) {
             /* nothing came while polling: do the put-off work before sleeping */
             run_deferred(s, 1);

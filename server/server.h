@@ -227,6 +227,7 @@ void mpmi_answer_done(mpmi_waiter *w);
 void mpmi_answer_err(mpmi_waiter *w, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int64_t mpmi_now_ms(void);
+int64_t mpmi_now_us(void); /* CLOCK_MONOTONIC, microseconds */
 /* Take a parked call's deadline away: it waits until answered (a notified
  * Condition waiter re-acquiring its lock). */
 void mpmi_waiter_no_deadline(mpmi_waiter *w);

@@ -180,14 +180,17 @@ static int lock_acquire(mpmi_obj *o, mpmi_call *c)
         if (lock_take(l, session, (uint64_t)thread, 1))
             return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
         if (o->deferred) {
-            /* the releaser is back: the put-off hand-off is done with, so
-             * its next release puts one off afresh */
+            /* the put-off hand-off is done with (taken back by its releaser,
+             * or by anyone once nobody waits), so the next release puts one
+             * off afresh */
             mpmi_undefer(o);
-            mpmi_turns_deferred_ran(&l->turns, 1, &l->q);
+            mpmi_turns_deferred_ran(
+                &l->turns, session == l->rel_session && (uint64_t)thread == l->rel_thread, &l->q);
         }
         lock_pack_grant(l, c->pk);
         return 0;
     }
+    mpmi_turns_came_back(&l->turns, session, (uint64_t)thread);
     if (timeout == 0) return mpmi_ok(msgpack_pack_false(c->pk));
     if (timeout > LOCK_FOREVER_MS) timeout = -1;
     mpmi_waiter *w = mpmi_park(c, timeout, lock_on_timeout, lock_on_drop);
@@ -223,8 +226,10 @@ static int lock_release(mpmi_obj *o, mpmi_call *c)
         l->rel_session = mpmi_call_session(c);
         l->rel_thread = (uint64_t)thread;
         mpmi_defer(o);
-    } else
+    } else {
+        if (l->q.head) mpmi_turns_handed_at_once(&l->turns, mpmi_call_session(c), (uint64_t)thread);
         lock_handoff(l);
+    }
     return mpmi_ok(msgpack_pack_nil(c->pk));
 }
 
@@ -439,6 +444,7 @@ void mpmi_lockcore_reacquire(mpmi_obj *lock, mpmi_waiter *w, int64_t count, int 
         mpmi_waitq_append(&l->q, w);
         return;
     }
+    mpmi_undefer(lock); /* free and deferred: the waiters it was put off for are gone */
     if (lock_take(l, w->session, w->thread, count)) {
         mpmi_answer_err(w, MPM_ENOMEM, "MemoryError");
         return;

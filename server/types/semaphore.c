@@ -149,13 +149,15 @@ static int sem_acquire(mpmi_obj *o, mpmi_call *c)
     if (s->value > 0 && !reserved) {
         if (sem_take(s, session, (uint64_t)thread)) return mpmi_fail(c, MPM_ENOMEM, "MemoryError");
         if (s->base.deferred) {
-            /* the kept permit is taken back (see lock.c) */
+            /* the kept permit is taken (see lock.c) */
             mpmi_undefer(o);
-            mpmi_turns_deferred_ran(&s->turns, 1, &s->q);
+            mpmi_turns_deferred_ran(
+                &s->turns, session == s->rel_session && (uint64_t)thread == s->rel_thread, &s->q);
         }
         sem_pack_taken(c->pk);
         return 0;
     }
+    mpmi_turns_came_back(&s->turns, session, (uint64_t)thread);
     if (timeout == 0) return mpmi_ok(msgpack_pack_false(c->pk));
     if (timeout > SEM_FOREVER_MS) timeout = -1;
     mpmi_waiter *w = mpmi_park(c, timeout, sem_on_timeout, sem_on_drop);
@@ -212,6 +214,7 @@ static int sem_release(mpmi_obj *o, mpmi_call *c)
         sem_wake_keep(s, 1);
         if (s->q.head) mpmi_defer(o);
     } else {
+        if (s->q.head) mpmi_turns_handed_at_once(&s->turns, session, (uint64_t)thread);
         sem_wake(s);
     }
     return mpmi_ok(msgpack_pack_nil(c->pk));

@@ -17,7 +17,8 @@
  * the like with 1 ms).  A lock passed to and fro, whose releaser does not
  * come back, stops deferring for a while after MPMI_TURN_MISSES deferred
  * hand-offs in a row that no barger used: 2 ms, doubling at each such run of
- * misses up to a second, back to 2 ms once a barger uses a deferral.  It was
+ * misses up to a second, back to 2 ms once a barger uses a deferral; and
+ * ended when a releaser comes back as fast as a barger would.  It was
  * a fixed 50 ms: when 8 processes start looping at once, the first
  * releasers, their CPU crowded by the others' first calls, come back too late
  * (300 us) three times in the first millisecond, and for 50 ms every release
@@ -40,12 +41,17 @@
 #define MPMI_TURN_MISSES 3
 #define MPMI_TURN_STRICT_MIN_MS 2
 #define MPMI_TURN_STRICT_MAX_MS 1000
+#define MPMI_TURN_BACK_US 200 /* no longer than a deferred hand-off waits at least */
 
 typedef struct mpmi_turns {
     int64_t handed_ms;    /* the last hand-off to a waiter (monotonic ms) */
     int64_t strict_until; /* no deferred hand-off before (monotonic ms) */
     int misses;           /* deferred hand-offs in a row no barger used */
     int64_t strict_ms;    /* the next strict period (0: MPMI_TURN_STRICT_MIN_MS) */
+    /* the last release handed over at once while deferring was off: when
+     * (monotonic us) and by whom */
+    int64_t strict_rel_us;
+    uint64_t strict_rel_session, strict_rel_thread;
 } mpmi_turns;
 
 /* How long (ms) the oldest waiter of q has been first in line for this turn. */
@@ -85,6 +91,31 @@ static inline void mpmi_turns_deferred_ran(mpmi_turns *t, int taken, const mpmi_
         t->strict_ms =
             t->strict_ms * 2 > MPMI_TURN_STRICT_MAX_MS ? MPMI_TURN_STRICT_MAX_MS : t->strict_ms * 2;
     }
+}
+
+/* A release with waiters was handed over at once: note the releaser, in
+ * case deferring is off and it comes straight back (mpmi_turns_came_back). */
+static inline void mpmi_turns_handed_at_once(mpmi_turns *t, uint64_t session, uint64_t thread)
+{
+    t->strict_rel_us = mpmi_now_us();
+    t->strict_rel_session = session;
+    t->strict_rel_thread = thread;
+}
+
+/* An acquire must wait: if deferring is off and this is the releaser of the
+ * last hand-off, back sooner than a deferred hand-off waits for it
+ * (MPMI_TURN_BACK_US), deferring would have kept its turn: turn deferring
+ * back on.  (Releasers that came back too late put it off; these come back
+ * in time now - 8 processes looping after the lock was passed to and fro
+ * for a while, when the pause had grown long.) */
+static inline void mpmi_turns_came_back(mpmi_turns *t, uint64_t session, uint64_t thread)
+{
+    if (session != t->strict_rel_session || thread != t->strict_rel_thread ||
+        mpmi_now_ms() >= t->strict_until || mpmi_now_us() - t->strict_rel_us > MPMI_TURN_BACK_US)
+        return;
+    t->strict_until = 0;
+    t->strict_ms = MPMI_TURN_STRICT_MIN_MS;
+    t->misses = 0;
 }
 
 /* The oldest waiter was served: its turn starts now. */

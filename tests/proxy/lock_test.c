@@ -619,7 +619,7 @@ Test(lock, after_three_hand_offs_nobody_barged_a_releaser_soon_keeps_its_turn_ag
      * miss each, not three: try again, as long as a 50 ms pause would not
      * have ended yet */
     bool kept = false;
-    while (!kept && t_now_ms() - third < 40) {
+    do {
         T_OK(mpm_lock_acquire(l, 0, NULL));
         /* given the lock, the waiter keeps it long enough to be seen */
         lock_park_returning_waiter(&t, &w, l, 5);
@@ -629,8 +629,51 @@ Test(lock, after_three_hand_offs_nobody_barged_a_releaser_soon_keeps_its_turn_ag
         kept = rc == 0;
         if (kept) T_OK(mpm_lock_release(l));
         lock_join_waiter(t, &w);
-    }
+    } while (!kept && t_now_ms() - third < 40);
     cr_assert(kept, "after three hand-offs nobody barged, releases hand over at once for long");
+    cr_assert(!lock_locked(l));
+    mpm_lock_close(l);
+    lock_assert_no_objects();
+}
+
+/* While mpmd hands over at once after unused deferrals, a releaser that is
+ * straight back for the lock (it waits: the lock went to the first waiter)
+ * turns deferring back on: its next release lets it keep the lock, though the
+ * pause had doubled to 64 ms. */
+Test(lock, a_releaser_straight_back_ends_a_long_pause_in_deferring)
+{
+    mpm_lock *l = lock_new();
+    pthread_t t;
+    lock_waiter w;
+    /* six runs of three hand-offs nobody barged: pauses of 2, 4, ... 64 ms */
+    for (int run = 0; run < 6; run++) {
+        for (int i = 0; i < 3; i++) {
+            T_OK(mpm_lock_acquire(l, 0, NULL));
+            lock_park_returning_waiter(&t, &w, l, 0);
+            T_OK(mpm_lock_release(l));
+            lock_join_waiter(t, &w);
+        }
+        if (run < 5) t_sleep_ms((2 << run) + 2); /* this run's pause is over */
+    }
+    int64_t last = t_now_ms(); /* in the 64 ms pause */
+    bool kept = false;
+    do {
+        T_OK(mpm_lock_acquire(l, 0, NULL));
+        lock_park_returning_waiter(&t, &w, l, 10);
+        /* handed over at once; straight back, this thread waits for it */
+        T_OK(mpm_lock_release(l));
+        T_OK(mpm_lock_acquire(l, 10000, NULL));
+        lock_join_waiter(t, &w);
+        /* a release with a waiter: does it wait for this thread now? */
+        lock_park_returning_waiter(&t, &w, l, 0);
+        T_OK(mpm_lock_release(l));
+        int rc = mpm_lock_acquire(l, 0, NULL);
+        cr_assert(rc == 0 || rc == MPM_ETIMEDOUT, "acquire: %d", rc);
+        kept = rc == 0;
+        if (kept) T_OK(mpm_lock_release(l));
+        lock_join_waiter(t, &w);
+    } while (!kept && t_now_ms() - last < 40);
+    cr_assert(kept, "a releaser straight back did not end the pause");
     cr_assert(!lock_locked(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
