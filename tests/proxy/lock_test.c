@@ -595,6 +595,33 @@ static void lock_join_waiter(pthread_t t, lock_waiter *w)
     cr_assert_eq(w->rc, 0, "waiter: %d", w->rc);
 }
 
+/* n releases in a row with a waiter, whose releaser (this thread) does not
+ * come back: each is a deferred hand-off nobody barged. */
+static void lock_unused_deferrals(mpm_lock *l, int n)
+{
+    pthread_t t;
+    lock_waiter w;
+    for (int i = 0; i < n; i++) {
+        T_OK(mpm_lock_acquire(l, 0, NULL));
+        lock_park_returning_waiter(&t, &w, l, 0);
+        T_OK(mpm_lock_release(l));
+        lock_join_waiter(t, &w);
+    }
+}
+
+/* This thread holds l and a waiter is parked (it gives the lock back
+ * hold_ms after it gets it): release, try again at once, say whether this
+ * thread kept the lock; either way it ends free with nobody waiting. */
+static bool lock_release_keeps_it(mpm_lock *l, pthread_t t, lock_waiter *w)
+{
+    T_OK(mpm_lock_release(l));
+    int rc = mpm_lock_acquire(l, 0, NULL);
+    cr_assert(rc == 0 || rc == MPM_ETIMEDOUT, "acquire: %d", rc);
+    if (rc == 0) T_OK(mpm_lock_release(l));
+    lock_join_waiter(t, w);
+    return rc == 0;
+}
+
 /* After three releases in a row whose releaser did not come back (a lock
  * passed to and fro), mpmd hands over at once for a while (turns.h), but only
  * for 2 ms at first: soon a releaser that does come straight back keeps the
@@ -606,13 +633,7 @@ Test(lock, after_three_hand_offs_nobody_barged_a_releaser_soon_keeps_its_turn_ag
     mpm_lock *l = lock_new();
     pthread_t t;
     lock_waiter w;
-    for (int i = 0; i < 3; i++) {
-        /* this thread releases and does not come back: the waiter gets it */
-        T_OK(mpm_lock_acquire(l, 0, NULL));
-        lock_park_returning_waiter(&t, &w, l, 0);
-        T_OK(mpm_lock_release(l));
-        lock_join_waiter(t, &w);
-    }
+    lock_unused_deferrals(l, 3);
     int64_t third = t_now_ms(); /* a moment after the third hand-off */
     t_sleep_ms(10);
     /* now it comes straight back.  Tries it is not back in time for are one
@@ -623,12 +644,7 @@ Test(lock, after_three_hand_offs_nobody_barged_a_releaser_soon_keeps_its_turn_ag
         T_OK(mpm_lock_acquire(l, 0, NULL));
         /* given the lock, the waiter keeps it long enough to be seen */
         lock_park_returning_waiter(&t, &w, l, 5);
-        T_OK(mpm_lock_release(l));
-        int rc = mpm_lock_acquire(l, 0, NULL);
-        cr_assert(rc == 0 || rc == MPM_ETIMEDOUT, "acquire: %d", rc);
-        kept = rc == 0;
-        if (kept) T_OK(mpm_lock_release(l));
-        lock_join_waiter(t, &w);
+        kept = lock_release_keeps_it(l, t, &w);
     } while (!kept && t_now_ms() - third < 40);
     cr_assert(kept, "after three hand-offs nobody barged, releases hand over at once for long");
     cr_assert(!lock_locked(l));
@@ -647,12 +663,7 @@ Test(lock, a_releaser_straight_back_ends_a_long_pause_in_deferring)
     lock_waiter w;
     /* six runs of three hand-offs nobody barged: pauses of 2, 4, ... 64 ms */
     for (int run = 0; run < 6; run++) {
-        for (int i = 0; i < 3; i++) {
-            T_OK(mpm_lock_acquire(l, 0, NULL));
-            lock_park_returning_waiter(&t, &w, l, 0);
-            T_OK(mpm_lock_release(l));
-            lock_join_waiter(t, &w);
-        }
+        lock_unused_deferrals(l, 3);
         if (run < 5) t_sleep_ms((2 << run) + 2); /* this run's pause is over */
     }
     int64_t last = t_now_ms(); /* in the 64 ms pause */
@@ -672,14 +683,10 @@ Test(lock, a_releaser_straight_back_ends_a_long_pause_in_deferring)
         } else {
             lock_join_waiter(t, &w);
         }
-        /* a release with a waiter: does it wait for this thread now? */
-        lock_park_returning_waiter(&t, &w, l, 0);
-        T_OK(mpm_lock_release(l));
-        int rc = mpm_lock_acquire(l, 0, NULL);
-        cr_assert(rc == 0 || rc == MPM_ETIMEDOUT, "acquire: %d", rc);
-        kept = rc == 0;
-        if (kept) T_OK(mpm_lock_release(l));
-        lock_join_waiter(t, &w);
+        /* a release with a waiter (that holds the lock long enough to be
+         * seen): does it wait for this thread now? */
+        lock_park_returning_waiter(&t, &w, l, 5);
+        kept = lock_release_keeps_it(l, t, &w);
     } while (!kept && t_now_ms() - last < 40);
     cr_assert(kept, "a releaser straight back did not end the pause");
     cr_assert(!lock_locked(l));
