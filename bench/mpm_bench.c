@@ -266,15 +266,21 @@ typedef struct shm_area {
     volatile double done[64]; /* when each helper finished its last pair */
 } shm_area;
 
-static shm_area *shm_new(void)
+/* n zeroed bytes shared with the helpers forked after. */
+static void *shm_zeroed(size_t n)
 {
-    shm_area *a = mmap(NULL, sizeof *a, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *a = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (a == MAP_FAILED) {
         perror("mmap");
         exit(1);
     }
-    memset((void *)a, 0, sizeof *a);
+    memset(a, 0, n);
     return a;
+}
+
+static shm_area *shm_new(void)
+{
+    return shm_zeroed(sizeof(shm_area));
 }
 
 /* Fork a helper that dies with us (a helper parked in a wait would otherwise
@@ -563,21 +569,14 @@ static void bench_lock_scale(void)
     }
     mpm_lock *l;
     check(mpm_lock_new(g_m, &l), "lock_new");
-    scale_area *a =
-        mmap(NULL, sizeof *a, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (a == MAP_FAILED) {
-        perror("mmap");
-        exit(1);
-    }
-    memset((void *)a, 0, sizeof *a);
+    scale_area *a = shm_zeroed(sizeof *a);
+    contend_obj o = {.kind = CONTEND_LOCK, .l = l};
     pid_t kids[64];
     for (int k = 0; k < n; k++) {
         kids[k] = fork_helper();
         if (kids[k] != 0) continue;
-        for (int w = 0; w < 20; w++) { /* connect and warm up */
-            child_check(mpm_lock_acquire(l, -1, NULL), "lock_acquire");
-            child_check(mpm_lock_release(l), "lock_release");
-        }
+        for (int w = 0; w < 20; w++) /* connect and warm up */
+            contend_pair(&o);
         int seen = 0, g;
         for (;;) {
             while ((g = __atomic_load_n(&a->gen, __ATOMIC_SEQ_CST)) == seen)
@@ -592,8 +591,7 @@ static void bench_lock_scale(void)
             if (k >= active) continue;
             long long pairs = 0;
             do {
-                child_check(mpm_lock_acquire(l, -1, NULL), "lock_acquire");
-                child_check(mpm_lock_release(l), "lock_release");
+                contend_pair(&o);
                 if ((t = now_s()) < end) pairs++;
             } while (t < end);
             a->pairs[k] = pairs;
