@@ -126,8 +126,9 @@ typedef struct lock_waiter {
     int64_t timeout;
     int rc;
     uint64_t token;
-    bool release; /* give it back when acquired ... */
-    int hold_ms;  /* ... after this long */
+    int64_t start_ms; /* when its acquire began */
+    bool release;     /* give it back when acquired ... */
+    int hold_ms;      /* ... after this long */
     atomic_int done;
     int64_t done_ms;
     int ready[2];
@@ -142,6 +143,7 @@ static void *lock_waiter_main(void *arg)
         atomic_store(&w->done, 1);
         return NULL;
     }
+    w->start_ms = t_now_ms();
     w->rc = w->rlock ? mpm_rlock_acquire(w->lock, w->timeout, &w->token)
                      : mpm_lock_acquire(w->lock, w->timeout, &w->token);
     w->done_ms = t_now_ms();
@@ -173,6 +175,41 @@ static bool lock_wait_done(lock_waiter *w, int ms)
     while (!atomic_load(&w->done) && t_now_ms() < end)
         t_sleep_ms(2);
     return atomic_load(&w->done);
+}
+
+/*---- timeouts ----------------------------------------------------------------------*/
+
+/* A timed acquire by this thread of lock, which it cannot take, waits its
+ * timeout (50 ms too: a deadline rounded up to a coarser tick fails it). */
+static void lock_assert_timeouts_honoured(void *lock, bool rlock)
+{
+    static const int64_t timeouts[] = {50, 200};
+    for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
+        int64_t t0 = t_now_ms();
+        t_assert_err(rlock ? mpm_rlock_acquire(lock, timeouts[i], NULL)
+                           : mpm_lock_acquire(lock, timeouts[i], NULL),
+                     MPM_ETIMEDOUT, "timed out");
+        T_ASSERT_ON_TIME(t_now_ms() - t0, timeouts[i], "acquire");
+    }
+}
+
+#define LOCK_NZERO 20
+
+/* Non-blocking acquires of lock, which this thread cannot take, are refused
+ * at once: the median of LOCK_NZERO must be under 5 ms (one parked for even
+ * 10 ms fails; the median lets a loaded machine delay a few). */
+static void lock_assert_never_waits(void *lock, bool rlock)
+{
+    int64_t took[LOCK_NZERO];
+    for (int i = 0; i < LOCK_NZERO; i++) {
+        int64_t t0 = t_now_ms();
+        t_assert_err(rlock ? mpm_rlock_acquire(lock, 0, NULL) : mpm_lock_acquire(lock, 0, NULL),
+                     MPM_ETIMEDOUT, "timed out");
+        took[i] = t_now_ms() - t0;
+    }
+    int64_t med = t_median(took, LOCK_NZERO);
+    cr_assert_lt(med, 5, "non-blocking acquires took %lld ms (median), up to %lld", (long long)med,
+                 (long long)took[LOCK_NZERO - 1]);
 }
 
 /*---- Lock: the plain methods --------------------------------------------------------*/
@@ -231,12 +268,8 @@ Test(lock, timeout_zero_never_waits)
 {
     mpm_lock *l = lock_new();
     T_OK(mpm_lock_acquire(l, 0, NULL));
-    int64_t t0 = t_now_ms();
     /* a Lock is not re-entrant: its own holder is refused too */
-    for (int i = 0; i < 20; i++)
-        t_assert_err(mpm_lock_acquire(l, 0, NULL), MPM_ETIMEDOUT, "timed out");
-    int64_t took = t_now_ms() - t0;
-    cr_assert_lt(took, 1000, "20 non-blocking acquires took %lld ms", (long long)took);
+    lock_assert_never_waits(l, false);
     T_OK(mpm_lock_release(l));
     mpm_lock_close(l);
     lock_assert_no_objects();
@@ -246,10 +279,7 @@ Test(lock, timeout_is_honoured)
 {
     mpm_lock *l = lock_new();
     T_OK(mpm_lock_acquire(l, 0, NULL));
-    int64_t t0 = t_now_ms();
-    t_assert_err(mpm_lock_acquire(l, 200, NULL), MPM_ETIMEDOUT, "timed out");
-    int64_t took = t_now_ms() - t0;
-    cr_assert(took >= 150 && took <= 1500, "a 200 ms acquire took %lld ms", (long long)took);
+    lock_assert_timeouts_honoured(l, false);
     cr_assert(lock_locked(l));
     T_OK(mpm_lock_release(l));
     mpm_lock_close(l);
@@ -463,7 +493,8 @@ static lock_loop_result lock_loop(mpm_lock *l, int nprocs, int ms)
             bool b;
             close(res[0]);
             if (mpm_lock_locked(l, &b)) _exit(1);
-            while (t_now_ms() < start) t_sleep_ms(1);
+            while (t_now_ms() < start)
+                t_sleep_ms(1);
             while (t_now_ms() < start + ms) {
                 int64_t t0 = t_now_ms();
                 if (mpm_lock_acquire(l, 10000, NULL)) _exit(2);
@@ -814,34 +845,89 @@ Test(lock, a_holder_that_exits_leaves_the_flag_for_the_next_acquirer)
     lock_assert_no_objects();
 }
 
-Test(lock, a_dead_waiter_leaves_the_queue)
+/* Fork a child that parks in an acquire of lock, held by this thread; return
+ * once want calls are parked in all (the child's among them). */
+static pid_t lock_park_child(void *lock, bool rlock, uint64_t want)
 {
-    mpm_lock *l = lock_new();
-    T_OK(mpm_lock_acquire(l, 0, NULL));
-    int ready[2];
-    char ch;
-    cr_assert_eq(pipe(ready), 0);
     pid_t p = fork();
     cr_assert_geq(p, 0);
     if (p == 0) {
-        bool b;
-        close(ready[0]);
-        if (mpm_lock_locked(l, &b) || write(ready[1], "r", 1) != 1) _exit(2);
-        mpm_lock_acquire(l, -1, NULL);
+        if (rlock)
+            mpm_rlock_acquire(lock, -1, NULL);
+        else
+            mpm_lock_acquire(lock, -1, NULL);
         _exit(3);
     }
-    close(ready[1]);
-    cr_assert_eq(read(ready[0], &ch, 1), 1);
-    close(ready[0]);
-    t_sleep_ms(150);
-    cr_assert_eq(kill(p, SIGKILL), 0);
-    cr_assert_eq(t_wait_child(p), 128 + SIGKILL);
-    t_sleep_ms(100);
-    /* the release finds nobody waiting: the lock is free, not given to the dead */
-    T_OK(mpm_lock_release(l));
-    cr_assert(!lock_locked(l));
-    T_OK(mpm_lock_acquire(l, 0, NULL));
-    T_OK(mpm_lock_release(l));
+    t_wait_parked(lock_m, want);
+    return p;
+}
+
+/* This thread holds lock (an RLock at depth 2) and releases it fully. */
+static uint64_t lock_hold(void *lock, bool rlock)
+{
+    uint64_t token = 0;
+    if (rlock) {
+        T_OK(mpm_rlock_acquire(lock, 0, &token));
+        T_OK(mpm_rlock_acquire(lock, 0, NULL));
+    } else {
+        T_OK(mpm_lock_acquire(lock, 0, &token));
+    }
+    return token;
+}
+
+static void lock_unhold(void *lock, bool rlock)
+{
+    if (rlock) {
+        T_OK(mpm_rlock_release(lock));
+        T_OK(mpm_rlock_release(lock));
+    } else {
+        T_OK(mpm_lock_release(lock));
+    }
+}
+
+/* A process SIGKILLed while parked in an acquire leaves the queue: the
+ * holder's release leaves the lock free (not owned by the dead one), and a
+ * live waiter parked behind the dead one gets it. */
+static void lock_dead_waiter(void *lock, bool rlock)
+{
+    uint64_t t1 = lock_hold(lock, rlock), t2 = 0;
+    t_kill_parked(lock_m, lock_park_child(lock, rlock, 1), 0);
+    lock_unhold(lock, rlock);
+    if (rlock)
+        lock_assert_repr(lock, "<unlocked _thread.RLock object owner=0 count=0>");
+    else
+        cr_assert(!lock_locked(lock), "the lock went to the dead waiter");
+    /* the next owner is this thread, the next token its; the dead never held it */
+    T_OK(rlock ? mpm_rlock_acquire(lock, 0, &t2) : mpm_lock_acquire(lock, 0, &t2));
+    cr_assert_eq(t2, t1 + 1, "token %llu after %llu: the dead waiter got one between",
+                 (unsigned long long)t2, (unsigned long long)t1);
+    T_OK(rlock ? mpm_rlock_release(lock) : mpm_lock_release(lock));
+
+    /* again, with a live waiter (a thread here) parked behind the dead one */
+    t1 = lock_hold(lock, rlock);
+    pid_t p = lock_park_child(lock, rlock, 1);
+    pthread_t t;
+    lock_waiter w = {.lock = lock, .rlock = rlock, .timeout = 5000, .release = true};
+    cr_assert_eq(pipe(w.ready), 0);
+    cr_assert_eq(pthread_create(&t, NULL, lock_waiter_main, &w), 0);
+    t_wait_parked(lock_m, 2);
+    t_kill_parked(lock_m, p, 1);
+    lock_unhold(lock, rlock);
+    pthread_join(t, NULL);
+    close(w.ready[0]);
+    close(w.ready[1]);
+    cr_assert_eq(w.rc, 0, "the live waiter: %d", w.rc);
+    cr_assert_eq(w.token, t1 + 1, "the live waiter's token %llu after %llu",
+                 (unsigned long long)w.token, (unsigned long long)t1);
+    /* it gave the lock back: free */
+    T_OK(rlock ? mpm_rlock_acquire(lock, 0, NULL) : mpm_lock_acquire(lock, 0, NULL));
+    T_OK(rlock ? mpm_rlock_release(lock) : mpm_lock_release(lock));
+}
+
+Test(lock, a_dead_waiter_leaves_the_queue)
+{
+    mpm_lock *l = lock_new();
+    lock_dead_waiter(l, false);
     mpm_lock_close(l);
     lock_assert_no_objects();
 }
@@ -964,12 +1050,10 @@ Test(rlock, is_owned_per_thread)
     cr_assert_eq(x.rc, MPM_ERUNTIME);
     cr_assert_str_eq(x.msg, "RuntimeError: cannot release un-acquired lock");
     lock_waiter w = {.lock = r, .rlock = true, .timeout = 200};
-    int64_t t0 = t_now_ms();
     lock_start_waiter(&t, &w);
     pthread_join(t, NULL);
-    int64_t took = w.done_ms - t0;
     cr_assert_eq(w.rc, MPM_ETIMEDOUT, "a second thread: %d", w.rc);
-    cr_assert(took >= 150 && took <= 1500, "a 200 ms acquire took %lld ms", (long long)took);
+    T_ASSERT_ON_TIME(w.done_ms - w.start_ms, 200, "acquire");
     /* blocked until the owner has released every level */
     lock_waiter w2 = {.lock = r, .rlock = true, .timeout = 10000, .release = true};
     lock_start_waiter(&t, &w2);
@@ -1001,6 +1085,81 @@ Test(rlock, a_parked_thread_does_not_block_the_owner)
     T_OK(mpm_rlock_release(r));
     pthread_join(t, NULL);
     cr_assert_eq(w.rc, 0);
+    mpm_rlock_close(r);
+    lock_assert_no_objects();
+}
+
+/* Another thread that holds an RLock until told (a thread, not a process:
+ * a failed assertion must not leave a holder behind). */
+typedef struct lock_thread_holder {
+    mpm_rlock *r;
+    int go[2], back[2]; /* it says it holds; it is told to release */
+    int rc;
+} lock_thread_holder;
+
+static void *lock_thread_holder_main(void *arg)
+{
+    lock_thread_holder *h = arg;
+    char ch;
+    h->rc = mpm_rlock_acquire(h->r, 5000, NULL);
+    if (write(h->go[1], "h", 1) != 1 && !h->rc) h->rc = -1000;
+    if (read(h->back[0], &ch, 1) != 1 && !h->rc) h->rc = -1001;
+    if (!h->rc) h->rc = mpm_rlock_release(h->r);
+    return NULL;
+}
+
+static void lock_thread_hold(pthread_t *t, lock_thread_holder *h, mpm_rlock *r)
+{
+    char ch;
+    *h = (lock_thread_holder){.r = r};
+    cr_assert_eq(pipe(h->go), 0);
+    cr_assert_eq(pipe(h->back), 0);
+    cr_assert_eq(pthread_create(t, NULL, lock_thread_holder_main, h), 0);
+    cr_assert_eq(read(h->go[0], &ch, 1), 1);
+    cr_assert_eq(h->rc, 0, "the holder thread: %d", h->rc);
+}
+
+static void lock_thread_unhold(pthread_t t, lock_thread_holder *h)
+{
+    cr_assert_eq(write(h->back[1], "x", 1), 1);
+    pthread_join(t, NULL);
+    for (int i = 0; i < 2; i++) {
+        close(h->go[i]);
+        close(h->back[i]);
+    }
+    cr_assert_eq(h->rc, 0, "the holder thread: %d", h->rc);
+}
+
+Test(rlock, timeout_zero_never_waits)
+{
+    mpm_rlock *r = lock_new_r();
+    pthread_t t;
+    lock_thread_holder h;
+    /* held by another thread: this one is no owner to re-enter */
+    lock_thread_hold(&t, &h, r);
+    lock_assert_never_waits(r, true);
+    lock_thread_unhold(t, &h);
+    mpm_rlock_close(r);
+    lock_assert_no_objects();
+}
+
+Test(rlock, timeout_is_honoured)
+{
+    mpm_rlock *r = lock_new_r();
+    pthread_t t;
+    lock_thread_holder h;
+    lock_thread_hold(&t, &h, r);
+    lock_assert_timeouts_honoured(r, true);
+    lock_thread_unhold(t, &h);
+    lock_assert_repr(r, "<unlocked _thread.RLock object owner=0 count=0>");
+    mpm_rlock_close(r);
+    lock_assert_no_objects();
+}
+
+Test(rlock, a_dead_waiter_leaves_the_queue)
+{
+    mpm_rlock *r = lock_new_r();
+    lock_dead_waiter(r, true);
     mpm_rlock_close(r);
     lock_assert_no_objects();
 }

@@ -295,30 +295,71 @@ Test(queue, timeouts_are_honoured)
     size_t n = 9;
     int64_t t0 = t_now_ms();
     t_assert_err(mpm_queue_get(q, 200, &v), MPM_EEMPTY, "Empty");
-    int64_t el = t_now_ms() - t0;
-    cr_assert(el >= 150 && el <= 1500, "get waited %lld ms", (long long)el);
+    T_ASSERT_ON_TIME(t_now_ms() - t0, 200, "get");
     t0 = t_now_ms();
     t_assert_err(mpm_queue_get_many(q, 4, 200, &v), MPM_EEMPTY, "Empty");
-    el = t_now_ms() - t0;
-    cr_assert(el >= 150 && el <= 1500, "get_many waited %lld ms", (long long)el);
+    T_ASSERT_ON_TIME(t_now_ms() - t0, 200, "get_many");
     T_OK(mpm_queue_put(q, MPM_INT(1), 200));
     t0 = t_now_ms();
     t_assert_err(mpm_queue_put(q, MPM_INT(2), 200), MPM_EFULL, "Full");
-    el = t_now_ms() - t0;
-    cr_assert(el >= 150 && el <= 1500, "put waited %lld ms", (long long)el);
+    T_ASSERT_ON_TIME(t_now_ms() - t0, 200, "put");
     mpm_val two[2] = {MPM_INT(2), MPM_INT(3)};
     t0 = t_now_ms();
     t_assert_err(mpm_queue_put_many(q, MPM_LIST(two, 2), 200, &n), MPM_EFULL, "Full");
-    el = t_now_ms() - t0;
-    cr_assert(el >= 150 && el <= 1500, "put_many waited %lld ms", (long long)el);
+    T_ASSERT_ON_TIME(t_now_ms() - t0, 200, "put_many");
     cr_assert_eq(n, 0);
     t0 = t_now_ms();
     t_assert_err(mpm_queue_join(q, 200), MPM_ETIMEDOUT, "timed out");
-    el = t_now_ms() - t0;
-    cr_assert(el >= 150 && el <= 1500, "join waited %lld ms", (long long)el);
-    cr_assert_eq(mpm_queue_join(q, 0), MPM_ETIMEDOUT);
+    T_ASSERT_ON_TIME(t_now_ms() - t0, 200, "join");
     cr_assert_eq(queue_qsize(q), 1, "a timed-out put leaves nothing behind");
     mpm_queue_close(q);
+}
+
+#define QUEUE_ZERO_CALLS 21
+
+Test(queue, a_zero_timeout_never_waits)
+{
+    /* e is empty; f is full and has unfinished work: every call below fails */
+    mpm_queue *e = queue_new(0, false), *f = queue_new(1, true);
+    T_OK(mpm_queue_put(f, MPM_INT(1), -1));
+    mpm_val two[2] = {MPM_INT(2), MPM_INT(3)};
+    static const char *const what[5] = {"get", "get_many", "put", "put_many", "join"};
+    for (int k = 0; k < 5; k++) {
+        int64_t ms[QUEUE_ZERO_CALLS];
+        for (int i = 0; i < QUEUE_ZERO_CALLS; i++) {
+            mpm_val *v = NULL;
+            size_t n = 9;
+            int rc = -1, want = k < 2 ? MPM_EEMPTY : k < 4 ? MPM_EFULL : MPM_ETIMEDOUT;
+            int64_t t0 = t_now_ms();
+            switch (k) {
+            case 0:
+                rc = mpm_queue_get(e, 0, &v);
+                break;
+            case 1:
+                rc = mpm_queue_get_many(e, 4, 0, &v);
+                break;
+            case 2:
+                rc = mpm_queue_put(f, MPM_INT(2), 0);
+                break;
+            case 3:
+                rc = mpm_queue_put_many(f, MPM_LIST(two, 2), 0, &n);
+                break;
+            case 4:
+                rc = mpm_queue_join(f, 0);
+                break;
+            }
+            ms[i] = t_now_ms() - t0;
+            cr_assert_eq(rc, want, "%s: %d (%s)", what[k], rc, mpm_last_error());
+        }
+        /* the median, so one call descheduled on a loaded machine does not
+         * fail it, while a 0 that parks even 10 ms every time does */
+        int64_t med = t_median(ms, QUEUE_ZERO_CALLS);
+        cr_assert_lt(med, 5, "%s with timeout 0: median call %lld ms", what[k], (long long)med);
+    }
+    cr_assert_eq(queue_qsize(e), 0);
+    cr_assert_eq(queue_qsize(f), 1);
+    mpm_queue_close(e);
+    mpm_queue_close(f);
 }
 
 Test(queue, maxsize_back_pressure)
@@ -374,6 +415,48 @@ Test(queue, a_parked_get_is_answered_by_a_later_put)
     t_sleep_ms(200);
     T_OK(mpm_queue_put(q, MPM_INT(7), -1));
     cr_assert_eq(t_wait_child(p), 0);
+    mpm_queue_close(q);
+}
+
+/* A child parks get_many(max) on q's empty queue; exit 0 if it got exactly
+ * want[0..nwant) (a list of ints). */
+static pid_t queue_parked_get_many(mpm_queue *q, size_t max, const int64_t *want, size_t nwant)
+{
+    pid_t p = fork();
+    cr_assert_geq(p, 0);
+    if (p == 0) {
+        mpm_val *v = NULL;
+        if (mpm_queue_get_many(q, max, 5000, &v)) _exit(2);
+        int ok = v->type == MPM_T_LIST && v->v.list.len == nwant;
+        for (size_t i = 0; ok && i < nwant; i++)
+            ok = v->v.list.items[i].type == MPM_T_INT && v->v.list.items[i].v.i == want[i];
+        mpm_val_free(v);
+        _exit(ok ? 0 : 3);
+    }
+    t_wait_parked(queue_m, 1);
+    return p;
+}
+
+Test(queue, a_parked_get_many_returns_as_soon_as_one_item_is_there_up_to_max)
+{
+    mpm_queue *q = queue_new(0, false);
+    static const int64_t seven[1] = {7}, first[2] = {0, 1};
+    /* one item is enough: not ten, not the 5 s timeout */
+    pid_t p = queue_parked_get_many(q, 10, seven, 1);
+    int64_t t0 = t_now_ms();
+    T_OK(mpm_queue_put(q, MPM_INT(7), -1));
+    int st = t_wait_child(p);
+    int64_t el = t_now_ms() - t0;
+    cr_assert_leq(el, 1000, "get_many(10) returned %lld ms after the put", (long long)el);
+    cr_assert_eq(st, 0, "get_many(10) did not return just the one item");
+    /* five at once: the parked get_many(2) takes two, the rest stay */
+    mpm_val five[5] = {MPM_INT(0), MPM_INT(1), MPM_INT(2), MPM_INT(3), MPM_INT(4)};
+    p = queue_parked_get_many(q, 2, first, 2);
+    T_OK(mpm_queue_put_many(q, MPM_LIST(five, 5), -1, NULL));
+    cr_assert_eq(t_wait_child(p), 0, "get_many(2) did not return the first two items");
+    cr_assert_eq(queue_qsize(q), 3);
+    for (int i = 2; i < 5; i++)
+        cr_assert_eq(queue_get_int(q, 0), i);
     mpm_queue_close(q);
 }
 
@@ -484,24 +567,29 @@ Test(queue, join_wakes_when_the_last_task_is_done)
     mpm_queue *q = queue_new(0, true);
     for (int i = 0; i < 3; i++)
         T_OK(mpm_queue_put(q, MPM_INT(i), -1));
-    queue_assert_repr(q, "<JoinableQueue qsize=3 maxsize=0 unfinished=3>");
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(queue_get_int(q, 0), i);
+    queue_assert_repr(q, "<JoinableQueue qsize=0 maxsize=0 unfinished=3>");
     pid_t p = fork();
     cr_assert_geq(p, 0);
-    if (p == 0) {
-        for (int i = 0; i < 3; i++)
-            if (queue_child_get_int(q, 5000) != i) _exit(2);
-        t_sleep_ms(300);
-        for (int i = 0; i < 3; i++)
-            if (mpm_queue_task_done(q)) _exit(3);
-        _exit(mpm_queue_task_done(q) == MPM_EVALUE ? 0 : 4);
+    if (p == 0) _exit(mpm_queue_join(q, 10000) ? 2 : 0);
+    t_wait_parked(queue_m, 1);
+    for (int i = 0; i < 2; i++) {
+        T_OK(mpm_queue_task_done(q));
+        t_sleep_ms(100); /* time enough for a wrongly woken join to return */
+        int st = 0;
+        cr_assert_eq(waitpid(p, &st, WNOHANG), 0, "join returned after task_done %d of 3", i + 1);
     }
     int64_t t0 = t_now_ms();
-    T_OK(mpm_queue_join(q, 10000));
+    T_OK(mpm_queue_task_done(q));
+    int st = t_wait_child(p);
     int64_t el = t_now_ms() - t0;
-    cr_assert_geq(el, 150, "join returned after %lld ms, before the task_done", (long long)el);
-    cr_assert_eq(t_wait_child(p), 0);
+    cr_assert_leq(el, 1000, "join returned %lld ms after the last task_done", (long long)el);
+    cr_assert_eq(st, 0, "join did not return true");
     T_OK(mpm_queue_join(q, 0));
     queue_assert_repr(q, "<JoinableQueue qsize=0 maxsize=0 unfinished=0>");
+    t_assert_err(mpm_queue_task_done(q), MPM_EVALUE,
+                 "ValueError: task_done() called too many times");
     mpm_queue_close(q);
 }
 

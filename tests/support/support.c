@@ -1,6 +1,8 @@
 #include "support.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -9,6 +11,25 @@ int64_t t_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t t_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int t_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int64_t t_median(int64_t *d, size_t n)
+{
+    qsort(d, n, sizeof *d, t_cmp_i64);
+    return d[n / 2];
 }
 
 void t_sleep_ms(int ms)
@@ -34,4 +55,11 @@ int t_wait_child(pid_t p)
     int st = 0;
     if (waitpid(p, &st, 0) != p) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+void t_kill_parked(mpm_manager *m, pid_t p, uint64_t want)
+{
+    cr_assert_eq(kill(p, SIGKILL), 0);
+    cr_assert_eq(t_wait_child(p), 128 + SIGKILL);
+    t_wait_parked(m, want);
 }

@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 #include <mpm/mpm.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -25,6 +26,22 @@
 
 /* Monotonic milliseconds. */
 int64_t t_now_ms(void);
+/* Monotonic microseconds: a call that does not wait takes well under a ms. */
+int64_t t_now_us(void);
+/* The median of the n values in d (sorts d): one call descheduled on a loaded
+ * machine does not move it, a wait in every call does. */
+int64_t t_median(int64_t *d, size_t n);
+/* A call given timeout_ms (a timed wait) returned after took_ms: not before
+ * its deadline (2 ms for the whole milliseconds of the two clocks) and within
+ * 100 ms after it, which a loaded 2-core machine keeps to and a late timer
+ * does not.  what names the call in the message. */
+#define T_ASSERT_ON_TIME(took_ms, timeout_ms, what)                                                \
+    do {                                                                                           \
+        int64_t t_took_ = (took_ms), t_ms_ = (timeout_ms);                                         \
+        cr_assert(t_took_ >= t_ms_ - 2 && t_took_ <= t_ms_ + 100,                                  \
+                  "%s: a %lld ms timeout took %lld ms", (what), (long long)t_ms_,                  \
+                  (long long)t_took_);                                                             \
+    } while (0)
 /* Sleep ms milliseconds, whatever signals come. */
 void t_sleep_ms(int ms);
 /* Wait for child p: its exit status, 128 + signal if killed, -1 on error.
@@ -34,5 +51,9 @@ int t_wait_child(pid_t p);
  * pause: a test that must act as soon as a waiter parks (before its turn at a
  * lock runs out) sees it at once.  Asserts it came to that. */
 void t_wait_parked(mpm_manager *m, uint64_t want);
+/* SIGKILL child p, parked in a call on m's server, and return once the
+ * server has dropped that call (want calls left parked): then what follows
+ * finds it gone. */
+void t_kill_parked(mpm_manager *m, pid_t p, uint64_t want);
 
 #endif
