@@ -48,7 +48,8 @@
  *                 twice over, after a warm-up slice of all N half as long):
  *                 lock_scale1 and lock_scale<N>, the median slice
  *                 rates (pairs/s), and lock_scale_ratio, the median of the 6
- *                 ratios of neighbouring slices (bench_lock_scale)
+ *                 ratios of neighbouring slices; each of the 6 ratios too, as
+ *                 lock_scale_slice (bench_lock_scale)
  * Queues (not in `all`; an unbounded mpm_queue_new(m, &q, 0) each):
  *   queue_pair    mpm_queue_put(q, i, -1) + mpm_queue_get(q, -1), one client  pairs/s
  *   queue_4x4     4 producer and 4 consumer processes (forked as above) move
@@ -558,8 +559,10 @@ static int cmp_double(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-/* Prints lock_scale1 and lock_scale<N> (the median slice rates) and
- * lock_scale_ratio (the median of the SCALE_PAIRS ratios of N to 1). */
+/* Prints lock_scale1 and lock_scale<N> (the median slice rates),
+ * lock_scale_ratio (the median of the SCALE_PAIRS ratios of N to 1) and each
+ * ratio as a lock_scale_slice line: bench/run.sh takes the median of the
+ * slices of all its rounds, a finer figure than the median of their medians. */
 static void bench_lock_scale(void)
 {
     int n = g_procs;
@@ -621,6 +624,8 @@ static void bench_lock_scale(void)
     for (int i = 0; i < SCALE_PAIRS; i++)
         fprintf(stderr, " %.0f/%.0f/%.3f", one[i], many[i], ratio[i]);
     fprintf(stderr, "\n");
+    for (int i = 0; i < SCALE_PAIRS; i++)
+        printf("mpm %s lock_scale_slice %.3f\n", g_transport, ratio[i]);
     qsort(one, SCALE_PAIRS, sizeof one[0], cmp_double);
     qsort(many, SCALE_PAIRS, sizeof many[0], cmp_double);
     qsort(ratio, SCALE_PAIRS, sizeof ratio[0], cmp_double);
@@ -1018,7 +1023,8 @@ static void usage(FILE *f)
           "hand-off between two processes; queue_pair: put+get pairs/s; queue_4x4,\n"
           "queue_batch100: items/s through one Queue; lock_scale: lock_scale1 and\n"
           "lock_scale<N>, pairs/s of 1 and of N processes in alternating slices, and\n"
-          "lock_scale_ratio, the median ratio of neighbouring slices).\n",
+          "lock_scale_ratio, the median ratio of neighbouring slices, each of which\n"
+          "is also printed as lock_scale_slice).\n",
           f);
 }
 

@@ -301,7 +301,7 @@ echo
 hdr "1 vs 8 processes on one Lock, alternating slices"
 row "  mpm, 1 process looping alone, pairs/s" mpm unix lock_scale1
 row "  mpm, 8 processes looping, pairs/s" mpm unix lock_scale8
-row "  mpm: 8 / 1, neighbouring slices" mpm unix lock_scale_ratio
+row "  mpm: 8 / 1, neighbouring slices" mpm unix lock_scale_slice
 echo
 # information only: no target for the Semaphore
 hdr "8 processes on one Semaphore(1), pairs/s"
@@ -420,12 +420,17 @@ IFS='|' read -r vv dd <<<"$(syncs cross 1)"
 printf '  (info) %-46s %s\n' "cross-CPU Lock/Event/Condition >= Python" "$dd"
 # contend MODE IMPL: 8-process total / 1-process pair rate, measured apart
 contend() { ratio "$(v "$1" "$2" unix lock_contend8)" "$(v "$1" "$2" unix lock_pair)"; }
-# scale MODE: mpm's 8 / 1 from alternating slices (the median of its rounds)
-scale() { v "$1" mpm unix lock_scale_ratio; }
+# scale MODE: mpm's 8 / 1 from alternating slices (the median of the
+# neighbouring-slice ratios of all rounds)
+scale() { v "$1" mpm unix lock_scale_slice; }
+# "Keep the 1-process rate" is judged at 0.99: each pair is two round trips
+# whoever holds the lock, so 8 cannot beat 1, and fair hand-offs cost ~0.2-0.5%;
+# a median of neighbouring-slice ratios resolves about +-1% here
+# (docs/benchmarks.md, Targets).  Python's own 8 / 1 is printed below.
 cu=$(scale unpinned) cp=$(scale pinned)
-target "8 contending processes >= 1-process rate (mpm)" \
-    "unpinned $(x "$cu"), pinned $(x "$cp") (alternating slices; figures measured apart: unpinned $(x "$(contend unpinned mpm)"), pinned $(x "$(contend pinned mpm)"))" \
-    "$(ge "$cu" 1)" "$(ge "$cp" 1)"
+target "8 contending processes keep 1-process rate" \
+    "unpinned $(x "$cu"), pinned $(x "$cp") (>= 0.99x; alternating slices; measured apart: unpinned $(x "$(contend unpinned mpm)"), pinned $(x "$(contend pinned mpm)"))" \
+    "$(ge "$cu" 0.99)" "$(ge "$cp" 0.99)"
 printf '  (info) %-46s %s\n' "8 contending / 1 process, cross-CPU (mpm)" \
     "$(x "$(scale cross)") (measured apart: $(x "$(contend cross mpm)"))"
 printf '  (info) %-46s %s\n' "8 contending / 1 process (Python)" \
