@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <mpm/mpm.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,40 +81,6 @@ typedef struct {
     char out[8192], err[8192];
 } run;
 
-/* Read both pipes to their end: a child blocked on a full stderr pipe would
- * never finish its stdout. */
-static void drain(int outfd, int errfd, run *r)
-{
-    size_t n[2] = {0, 0};
-    char *buf[2] = {r->out, r->err};
-    struct pollfd p[2] = {{outfd, POLLIN, 0}, {errfd, POLLIN, 0}};
-    int open = 2;
-    int64_t end = t_now_ms() + 30000;
-    while (open && t_now_ms() < end) {
-        if (poll(p, 2, 100) <= 0) continue;
-        for (int i = 0; i < 2; i++) {
-            if (p[i].fd < 0 || !p[i].revents) continue;
-            char tmp[1024];
-            ssize_t k = read(p[i].fd, tmp, sizeof tmp);
-            if (k < 0 && errno == EINTR) continue;
-            if (k <= 0) {
-                close(p[i].fd);
-                p[i].fd = -1;
-                open--;
-                continue;
-            }
-            size_t room = sizeof r->out - 1 - n[i];
-            size_t take = (size_t)k < room ? (size_t)k : room;
-            memcpy(buf[i] + n[i], tmp, take);
-            n[i] += take;
-        }
-    }
-    for (int i = 0; i < 2; i++)
-        if (p[i].fd >= 0) close(p[i].fd);
-    r->out[n[0]] = 0;
-    r->err[n[1]] = 0;
-}
-
 /* Start mpm with args (NULL-terminated); with_conn adds --connect and
  * --authkey-file for the fixture's server. */
 static pid_t spawn(int with_conn, const char *key_file, char *const *args, int *outfd, int *errfd)
@@ -152,7 +117,7 @@ static pid_t spawn(int with_conn, const char *key_file, char *const *args, int *
 
 static void finish_run(pid_t pid, int outfd, int errfd, run *r)
 {
-    drain(outfd, errfd, r);
+    t_read_pipes(outfd, errfd, r->out, r->err, sizeof r->out, 30000);
     r->status = t_wait_child(pid);
 }
 

@@ -5,11 +5,9 @@
  * middle of a job, whose job another worker then does. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <mpm/mpm.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,34 +84,8 @@ static void start(run *r, const char *name, char *const *args)
  * killed and the test fails, showing what it printed so far. */
 static void finish(run *r)
 {
-    size_t n[2] = {0, 0};
-    char *buf[2] = {r->out, r->err};
-    struct pollfd p[2] = {{r->outfd, POLLIN, 0}, {r->errfd, POLLIN, 0}};
-    int open = 2;
     int64_t end = t_now_ms() + RUN_MS;
-    while (open && t_now_ms() < end) {
-        if (poll(p, 2, 100) <= 0) continue;
-        for (int i = 0; i < 2; i++) {
-            if (p[i].fd < 0 || !p[i].revents) continue;
-            char tmp[1024];
-            ssize_t k = read(p[i].fd, tmp, sizeof tmp);
-            if (k < 0 && errno == EINTR) continue;
-            if (k <= 0) {
-                close(p[i].fd);
-                p[i].fd = -1;
-                open--;
-                continue;
-            }
-            size_t room = sizeof r->out - 1 - n[i];
-            size_t take = (size_t)k < room ? (size_t)k : room;
-            memcpy(buf[i] + n[i], tmp, take);
-            n[i] += take;
-        }
-    }
-    for (int i = 0; i < 2; i++)
-        if (p[i].fd >= 0) close(p[i].fd);
-    r->out[n[0]] = 0;
-    r->err[n[1]] = 0;
+    t_read_pipes(r->outfd, r->errfd, r->out, r->err, sizeof r->out, RUN_MS);
     /* its pipes can end before it does, and a grandchild (its private mpmd)
      * can hold them after: give it what is left of the time either way */
     int st = 0;

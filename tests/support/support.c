@@ -1,10 +1,13 @@
 #include "support.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t t_now_ms(void)
 {
@@ -62,4 +65,36 @@ void t_kill_parked(mpm_manager *m, pid_t p, uint64_t want)
     cr_assert_eq(kill(p, SIGKILL), 0);
     cr_assert_eq(t_wait_child(p), 128 + SIGKILL);
     t_wait_parked(m, want);
+}
+
+void t_read_pipes(int outfd, int errfd, char *out, char *err, size_t cap, int ms)
+{
+    size_t n[2] = {0, 0};
+    char *buf[2] = {out, err};
+    struct pollfd p[2] = {{outfd, POLLIN, 0}, {errfd, POLLIN, 0}};
+    int open = 2;
+    int64_t end = t_now_ms() + ms;
+    while (open && t_now_ms() < end) {
+        if (poll(p, 2, 100) <= 0) continue;
+        for (int i = 0; i < 2; i++) {
+            if (p[i].fd < 0 || !p[i].revents) continue;
+            char tmp[1024];
+            ssize_t k = read(p[i].fd, tmp, sizeof tmp);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) {
+                close(p[i].fd);
+                p[i].fd = -1;
+                open--;
+                continue;
+            }
+            size_t room = cap - 1 - n[i];
+            size_t take = (size_t)k < room ? (size_t)k : room;
+            memcpy(buf[i] + n[i], tmp, take);
+            n[i] += take;
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (p[i].fd >= 0) close(p[i].fd);
+    out[n[0]] = 0;
+    err[n[1]] = 0;
 }

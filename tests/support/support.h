@@ -44,6 +44,11 @@ int64_t t_median(int64_t *d, size_t n);
     } while (0)
 /* Sleep ms milliseconds, whatever signals come. */
 void t_sleep_ms(int ms);
+/* Read the pipes outfd and errfd to their end, or for ms at most, into out
+ * and err (cap bytes each with the NUL; more is dropped), and close them.
+ * Both at once: a child blocked on a full stderr pipe would never finish its
+ * stdout. */
+void t_read_pipes(int outfd, int errfd, char *out, char *err, size_t cap, int ms);
 /* Wait for child p: its exit status, 128 + signal if killed, -1 on error.
  * (Children report by exit status: Criterion's nng must not run after fork.) */
 int t_wait_child(pid_t p);
