@@ -126,7 +126,10 @@ void mpmi_defer(mpmi_obj *o)
     o->defer_iter = s->loop_iter;
     o->dprev = NULL;
     o->dnext = s->deferred;
-    if (s->deferred) s->deferred->dprev = o;
+    if (s->deferred)
+        s->deferred->dprev = o;
+    else
+        s->deferred_tail = o;
     s->deferred = o;
 }
 
@@ -134,21 +137,28 @@ void mpmi_undefer(mpmi_obj *o)
 {
     mpmi_srv *s = o->srv;
     if (!o->deferred || s->finishing) return; /* finishing: the list is dropped whole */
-    if (o->dprev) o->dprev->dnext = o->dnext;
-    else s->deferred = o->dnext;
-    if (o->dnext) o->dnext->dprev = o->dprev;
+    if (o->dprev)
+        o->dprev->dnext = o->dnext;
+    else
+        s->deferred = o->dnext;
+    if (o->dnext)
+        o->dnext->dprev = o->dprev;
+    else
+        s->deferred_tail = o->dprev;
     o->dnext = o->dprev = NULL;
     o->deferred = 0;
 }
 
-/* Run the deferred work put off before this round (all: before sleeping).
- * run_deferred callbacks must not defer their own object again. */
+/* Run the deferred work put off before this round (all: before sleeping),
+ * oldest first.  The list is newest first, so what was put off in this round
+ * (also by the callbacks run here) is at its head: taking from the tail finds
+ * the next one to run at once, where a scan from the head passed over this
+ * round's every time.  run_deferred callbacks must not defer their own object
+ * again. */
 static void run_deferred(mpmi_srv *s, int all)
 {
-    for (;;) {
-        mpmi_obj *o = s->deferred;
-        while (o && !all && o->defer_iter >= s->loop_iter) o = o->dnext;
-        if (!o) return;
+    mpmi_obj *o;
+    while ((o = s->deferred_tail) && (all || o->defer_iter < s->loop_iter)) {
         mpmi_undefer(o);
         o->type->run_deferred(o);
     }

@@ -134,6 +134,7 @@ struct mpmi_srv {
     int64_t gc_next_us;  /* no collection before (rate limit: 10x its own cost) */
     int64_t gc_grace_ms; /* an unreached zombie lives this long (--gc-grace-ms) */
     mpmi_obj *deferred;  /* objects with deferred work (mpmi_defer), newest first */
+    mpmi_obj *deferred_tail; /* ... and the oldest, which runs first */
     uint64_t loop_iter;  /* rounds of the loop */
 };
 

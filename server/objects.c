@@ -250,7 +250,7 @@ void mpmi_objects_fini(mpmi_srv *s)
     /* What is left is kept alive by other objects (or named, later): destroy
      * them without following references, which may point at each other. */
     s->finishing = 1; /* unref no longer destroys: everything goes here */
-    s->deferred = NULL;
+    s->deferred = s->deferred_tail = NULL;
     MPMI_MAP_EACH(&s->objects, sl)
     {
         mpmi_obj *o = sl->v.ptr;
