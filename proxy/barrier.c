@@ -22,6 +22,8 @@ int mpm_barrier_wait(mpm_barrier *b, int64_t timeout_ms, int64_t *index)
     int rc = mpmi_check(b);
     if (rc) return rc;
     if (timeout_ms != MPM_BARRIER_DEFAULT && (rc = mpmi_check_timeout(timeout_ms))) return rc;
+    if (mpmi_in_batch(b->h.m))
+        return mpmi_error(MPM_EBATCH, "mpm_barrier_wait cannot be queued in a batch");
     /* nil: the barrier's own default, kept on the server */
     mpm_val t = timeout_ms == MPM_BARRIER_DEFAULT ? MPM_NONE : MPM_INT(timeout_ms);
     return mpmi_call(&b->h, MPMI_OP_B_WAIT, &t, 1, index ? MPMI_SINK_INT(index) : MPMI_SINK_NONE);

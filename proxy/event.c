@@ -36,6 +36,9 @@ int mpm_event_wait(mpm_event *e, int64_t timeout_ms, bool *flag)
     int rc = mpmi_check(e);
     if (rc) return rc;
     if ((rc = mpmi_check_timeout(timeout_ms))) return rc;
+    /* its answer decides what the caller does next (as for an acquire) */
+    if (mpmi_in_batch(e->h.m))
+        return mpmi_error(MPM_EBATCH, "mpm_event_wait cannot be queued in a batch");
     mpm_val t = MPM_INT(timeout_ms);
     /* a timeout is not an error: the flag says it (false), as Python's wait returns */
     return mpmi_call(&e->h, MPMI_OP_E_WAIT, &t, 1, flag ? MPMI_SINK_BOOL(flag) : MPMI_SINK_NONE);

@@ -197,6 +197,30 @@ Test(barrier, one_party_passes_at_once)
     barrier_assert_no_objects();
 }
 
+Test(barrier, wait_cannot_be_batched_but_the_properties_can)
+{
+    mpm_barrier *b = barrier_new(2, -1);
+    int64_t idx = -1, parties = 0, waiting = -1;
+    T_OK(mpm_batch_begin(barrier_m));
+    t_assert_err(mpm_barrier_wait(b, 0, &idx), MPM_EBATCH,
+                 "mpm_barrier_wait cannot be queued in a batch");
+    t_assert_err(mpm_barrier_wait(b, MPM_BARRIER_DEFAULT, &idx), MPM_EBATCH,
+                 "mpm_barrier_wait cannot be queued in a batch");
+    T_OK(mpm_barrier_parties(b, &parties));
+    T_OK(mpm_barrier_n_waiting(b, &waiting));
+    cr_assert_eq(mpm_batch_size(barrier_m), 2);
+    T_OK(mpm_batch_exec(barrier_m, NULL, 0));
+    cr_assert_eq(parties, 2);
+    cr_assert_eq(waiting, 0);
+    cr_assert_eq(idx, -1, "a refused wait must not touch *index");
+    /* the refused wait (timeout 0) did not break the barrier */
+    bool broken = true;
+    T_OK(mpm_barrier_broken(b, &broken));
+    cr_assert_not(broken);
+    mpm_barrier_close(b);
+    barrier_assert_no_objects();
+}
+
 Test(barrier, indices_follow_arrival_as_in_python)
 {
     /* Python's wait returns the number already waiting: first 0, last parties-1 */
