@@ -138,6 +138,31 @@ Test(event, wait_on_a_set_event_returns_true_at_once)
     event_assert_no_objects();
 }
 
+Test(event, wait_cannot_be_batched_but_set_can)
+{
+    mpm_event *e = event_new();
+    bool f = true, is = false;
+    T_OK(mpm_batch_begin(event_m));
+    /* its answer decides what the caller does next, as an acquire's: refused,
+     * timeout 0 too, and nothing is queued */
+    t_assert_err(mpm_event_wait(e, 0, &f), MPM_EBATCH,
+                 "mpm_event_wait cannot be queued in a batch");
+    t_assert_err(mpm_event_wait(e, -1, &f), MPM_EBATCH,
+                 "mpm_event_wait cannot be queued in a batch");
+    T_OK(mpm_event_set(e));
+    T_OK(mpm_event_is_set(e, &is));
+    cr_assert_eq(mpm_batch_size(event_m), 2);
+    T_OK(mpm_batch_exec(event_m, NULL, 0));
+    cr_assert(is);
+    cr_assert(f, "a refused wait must not touch *flag");
+    /* the probe for a batch left none open: a wait outside one works */
+    f = false;
+    T_OK(mpm_event_wait(e, 0, &f));
+    cr_assert(f);
+    mpm_event_close(e);
+    event_assert_no_objects();
+}
+
 Test(event, timeout_zero_never_waits)
 {
     mpm_event *e = event_new();
@@ -280,10 +305,9 @@ Test(event, a_killed_waiter_is_dropped_and_the_others_still_wake)
     pthread_t t;
     event_waiter w = {.e = e, .timeout = 20000};
     event_start_waiter(&t, &w);
-    t_sleep_ms(200);
-    cr_assert_eq(kill(p, SIGKILL), 0);
-    cr_assert_eq(t_wait_child(p), 128 + SIGKILL);
-    t_sleep_ms(100); /* the server drops the dead one's parked wait */
+    t_wait_parked(event_m, 2);
+    /* the server drops the dead one's parked wait: one is left */
+    t_kill_parked(event_m, p, 1);
     T_OK(mpm_event_set(e));
     pthread_join(t, NULL);
     cr_assert_eq(w.rc, 0);
