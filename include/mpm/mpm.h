@@ -705,9 +705,15 @@ int mpm_semaphore_value(mpm_semaphore *s, int64_t *out);
 int mpm_condition_new(mpm_manager *m, mpm_condition **out, void *lock);
 /* mpm_condition_close releases the handle c.  Accepts NULL. */
 void mpm_condition_close(mpm_condition *c);
-/* mpm_condition_acquire acquires the condition's lock (as mpm_lock_acquire). */
+/* mpm_condition_acquire acquires the condition's lock (as mpm_lock_acquire,
+ * MPM_EOWNERDEAD included), without a fencing token.  For tokens, make the
+ * condition over an RLock and acquire that with mpm_rlock_acquire (wait and
+ * notify accept it); after a wait, a re-entrant mpm_rlock_acquire(r, 0, &t)
+ * returns the token the wait took the lock under (docs/differences.md). */
 int mpm_condition_acquire(mpm_condition *c, int64_t timeout_ms);
-/* mpm_condition_release releases the condition's lock. */
+/* mpm_condition_release releases the condition's lock (as mpm_lock_release or
+ * mpm_rlock_release, with their MPM_ERUNTIME when the lock is not held, or, an
+ * RLock, not held by the caller). */
 int mpm_condition_release(mpm_condition *c);
 /* mpm_condition_wait releases the lock, waits until notified or timeout_ms,
  * and re-acquires the lock before it returns (all on the server, atomically).
@@ -722,7 +728,8 @@ int mpm_condition_wait_for(mpm_condition *c, bool (*pred)(void *arg), void *arg,
 /* mpm_condition_notify wakes up to n waiters; MPM_ERUNTIME unless the caller
  * holds the lock. */
 int mpm_condition_notify(mpm_condition *c, int64_t n);
-/* mpm_condition_notify_all wakes every waiter. */
+/* mpm_condition_notify_all wakes every waiter; MPM_ERUNTIME unless the caller
+ * holds the lock. */
 int mpm_condition_notify_all(mpm_condition *c);
 
 /* mpm_event_new creates an Event, initially clear. */

@@ -207,6 +207,49 @@ Test(condition, over_an_rlock)
     cond_assert_no_objects();
 }
 
+/* Fencing tokens with a Condition (docs/differences.md): over an RLock taken
+ * with mpm_rlock_acquire, a wait re-acquires under a new token, which a
+ * re-entrant acquire then tells. */
+Test(condition, over_an_rlock_a_reentrant_acquire_tells_the_token_a_wait_took)
+{
+    mpm_rlock *r = NULL;
+    T_OK(mpm_rlock_new(cond_m, &r));
+    mpm_condition *c = cond_new(r);
+    uint64_t t1 = 0, t2 = 0, t3 = 0;
+    int tok[2];
+    cr_assert_eq(pipe(tok), 0);
+    T_OK(mpm_rlock_acquire(r, 0, &t1));
+    pid_t p = fork();
+    cr_assert_geq(p, 0);
+    if (p == 0) {
+        uint64_t t = 0;
+        close(tok[0]);
+        /* free once the parent waits */
+        if (mpm_rlock_acquire(r, 5000, &t)) _exit(2);
+        if (write(tok[1], &t, sizeof t) != (ssize_t)sizeof t) _exit(3);
+        if (mpm_condition_notify(c, 1)) _exit(4);
+        if (mpm_rlock_release(r)) _exit(5);
+        _exit(0);
+    }
+    close(tok[1]);
+    bool notified = false;
+    T_OK(mpm_condition_wait(c, 5000, &notified));
+    cr_assert(notified);
+    cr_assert_eq(read(tok[0], &t2, sizeof t2), (ssize_t)sizeof t2);
+    close(tok[0]);
+    cr_assert_eq(t_wait_child(p), 0);
+    T_OK(mpm_rlock_acquire(r, 0, &t3));
+    cr_assert(t1 < t2 && t2 < t3, "tokens %llu %llu %llu", (unsigned long long)t1,
+              (unsigned long long)t2, (unsigned long long)t3);
+    T_OK(mpm_rlock_release(r));
+    T_OK(mpm_rlock_release(r));
+    t_assert_err(mpm_rlock_release(r), MPM_ERUNTIME,
+                 "RuntimeError: cannot release un-acquired lock");
+    mpm_condition_close(c);
+    mpm_rlock_close(r);
+    cond_assert_no_objects();
+}
+
 Test(condition, bad_arguments)
 {
     mpm_value *v = NULL;
@@ -424,6 +467,33 @@ Test(condition, a_notified_waiter_outlives_its_deadline_waiting_for_the_lock)
 /*---- notify -------------------------------------------------------------------------------*/
 
 #define COND_NWAITERS 3
+
+/* Unlike Python 3.11, whose timed-out waiter stays listed until it has the
+ * lock back (docs/differences.md): a notify in that moment reaches a live
+ * waiter, not the one that timed out. */
+Test(condition, a_notify_after_a_waiter_timed_out_goes_to_a_live_waiter)
+{
+    mpm_condition *c = cond_new(NULL);
+    int done[2];
+    char got[4];
+    cr_assert_eq(pipe(done), 0);
+    pid_t a = cond_spawn_waiter(c, 0, 300, done[1]);
+    pid_t b = cond_spawn_waiter(c, 1, -1, done[1]);
+    T_OK(mpm_condition_acquire(c, 5000));
+    /* a's timeout ends while the lock is held here: it queues for the lock */
+    t_sleep_ms(500);
+    cr_assert_eq(cond_nwaiting(c), 1, "the timed-out waiter is still listed");
+    T_OK(mpm_condition_notify(c, 1));
+    T_OK(mpm_condition_release(c));
+    cr_assert_eq(cond_read_now(done[0], got, 2, 3000), 2, "got %s", got);
+    cr_assert(strchr(got, 't') && strchr(got, '1'), "reports %s", got);
+    cr_assert_eq(t_wait_child(a), 0);
+    cr_assert_eq(t_wait_child(b), 0);
+    close(done[0]);
+    close(done[1]);
+    mpm_condition_close(c);
+    cond_assert_no_objects();
+}
 
 Test(condition, notify_one_wakes_exactly_one_waiter_the_oldest)
 {
@@ -775,6 +845,53 @@ Test(condition, acquire_after_a_holder_died_is_eownerdead)
     T_OK(mpm_condition_acquire(c, 0));
     T_OK(mpm_condition_release(c));
     mpm_condition_close(c);
+    cond_assert_no_objects();
+}
+
+/* The holder dies after notify, with the notified waiter queued for the lock:
+ * the waiter gets the lock (its wait returns notified, not an error: a wait's
+ * answer has no room for the flag), and the owner-died flag waits for the
+ * next mpm_lock_acquire, which is told once. */
+Test(condition, a_holder_dying_after_notify_passes_the_lock_on_and_the_flag_to_the_next_acquire)
+{
+    mpm_lock *l = NULL;
+    T_OK(mpm_lock_new(cond_m, &l));
+    mpm_condition *c = cond_new(l);
+    int done[2], held[2];
+    char ch, got[4];
+    cr_assert_eq(pipe(done), 0);
+    cr_assert_eq(pipe(held), 0);
+    pid_t w = cond_spawn_waiter(c, 7, -1, done[1]);
+    pid_t h = fork();
+    cr_assert_geq(h, 0);
+    if (h == 0) {
+        close(held[0]);
+        if (mpm_lock_acquire(l, 5000, NULL)) _exit(2);
+        if (mpm_condition_notify(c, 1)) _exit(3);
+        if (write(held[1], "h", 1) != 1) _exit(4);
+        pause(); /* dies holding it */
+        _exit(5);
+    }
+    close(held[1]);
+    cr_assert_eq(read(held[0], &ch, 1), 1, "the holder did not notify");
+    close(held[0]);
+    /* notified, the waiter is queued for the lock the holder keeps */
+    cr_assert_eq(cond_read_now(done[0], got, 1, 200), 0, "the waiter ran without the lock");
+    t_kill_parked(cond_m, h, 0);
+    cr_assert_eq(cond_read_now(done[0], got, 1, 3000), 1, "the waiter never got the lock");
+    cr_assert_eq(got[0], '7', "the wait returned %c, not notified", got[0]);
+    /* it released the lock and exited 0: its wait and release succeeded */
+    cr_assert_eq(t_wait_child(w), 0);
+    uint64_t token = 0;
+    t_assert_err(mpm_lock_acquire(l, 1000, &token), MPM_EOWNERDEAD, mpm_strerror(MPM_EOWNERDEAD));
+    cr_assert_gt(token, 0);
+    T_OK(mpm_lock_release(l));
+    T_OK(mpm_lock_acquire(l, 0, NULL)); /* told once */
+    T_OK(mpm_lock_release(l));
+    close(done[0]);
+    close(done[1]);
+    mpm_condition_close(c);
+    mpm_lock_close(l);
     cond_assert_no_objects();
 }
 
