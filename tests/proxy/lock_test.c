@@ -845,6 +845,26 @@ Test(lock, a_holder_that_exits_leaves_the_flag_for_the_next_acquirer)
     lock_assert_no_objects();
 }
 
+/* A Lock taken in one process for another to release (Python allows it) is
+ * freed when the taker exits first: the release then finds it unlocked
+ * (docs/differences.md), and changes nothing: the flag is still there. */
+Test(lock, a_lock_handed_over_by_a_process_that_exits_is_freed_before_the_release)
+{
+    mpm_lock *l = lock_new();
+    pid_t p = lock_spawn_holder(l, false, 1, false);
+    cr_assert_eq(t_wait_child(p), 0);
+    int64_t end = t_now_ms() + 3000;
+    while (lock_locked(l) && t_now_ms() < end)
+        t_sleep_ms(5);
+    cr_assert(!lock_locked(l), "the exited taker's lock was not freed");
+    t_assert_err(mpm_lock_release(l), MPM_ERUNTIME, "RuntimeError: release unlocked lock");
+    t_assert_err(mpm_lock_acquire(l, 0, NULL), MPM_EOWNERDEAD,
+                 "acquired, but the previous owner died holding it");
+    T_OK(mpm_lock_release(l));
+    mpm_lock_close(l);
+    lock_assert_no_objects();
+}
+
 /* Fork a child that parks in an acquire of lock, held by this thread; return
  * once want calls are parked in all (the child's among them). */
 static pid_t lock_park_child(void *lock, bool rlock, uint64_t want)
