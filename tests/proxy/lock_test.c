@@ -180,7 +180,8 @@ static bool lock_wait_done(lock_waiter *w, int ms)
 /*---- timeouts ----------------------------------------------------------------------*/
 
 /* A timed acquire by this thread of lock, which it cannot take, waits its
- * timeout (50 ms too: a deadline rounded up to a coarser tick fails it). */
+ * timeout (50 ms too: a deadline rounded up to whole seconds, or to any tick
+ * over 150 ms, fails it). */
 static void lock_assert_timeouts_honoured(void *lock, bool rlock)
 {
     static const int64_t timeouts[] = {50, 200};

@@ -219,7 +219,8 @@ Test(semaphore, timeout_zero_never_waits)
 }
 
 /* A timed acquire waits its timeout, and not much longer (T_ASSERT_ON_TIME).
- * 50 ms too: a deadline rounded up to a coarser tick fails it. */
+ * 50 ms too: a deadline rounded up to whole seconds, or to any tick over
+ * 150 ms, fails it. */
 Test(semaphore, timeout_is_honoured)
 {
     static const int64_t timeouts[] = {50, 200};
