@@ -362,6 +362,15 @@ Test(barrier, reset_fails_current_waiters_and_leaves_it_fresh)
 
 /*---- timeouts -----------------------------------------------------------------------*/
 
+/* t_assert_timeouts_precise's wait: a lone wait on a barrier of 2, which
+ * must time out (and break it: reset for the next). */
+static int barrier_timed_out(void *b, int64_t timeout_ms)
+{
+    int rc = mpm_barrier_wait(b, timeout_ms, NULL);
+    if (rc != MPM_EBROKEN) return rc ? rc : -1;
+    return mpm_barrier_reset(b);
+}
+
 Test(barrier, a_timeout_breaks_it_for_everyone)
 {
     mpm_barrier *b = barrier_new(3, -1);
@@ -375,6 +384,10 @@ Test(barrier, a_timeout_breaks_it_for_everyone)
     T_ASSERT_ON_TIME(w.done_at - t0, 200, "barrier wait");
     cr_assert(barrier_is_broken(b));
     t_assert_err(mpm_barrier_wait(b, -1, NULL), MPM_EBROKEN, "BrokenBarrierError");
+    mpm_barrier_close(b);
+    /* and within a few milliseconds of the deadline */
+    b = barrier_new(2, -1);
+    t_assert_timeouts_precise(barrier_timed_out, b, 20, "barrier wait");
     mpm_barrier_close(b);
     barrier_assert_no_objects();
 }

@@ -317,6 +317,15 @@ Test(condition, wait_and_notify_without_the_lock_are_runtime_errors)
 
 /*---- wait ---------------------------------------------------------------------------------*/
 
+/* t_assert_timeouts_precise's wait: a wait (with the lock) that must time
+ * out, and come back with the lock. */
+static int cond_timed_out(void *c, int64_t timeout_ms)
+{
+    bool notified = true;
+    int rc = mpm_condition_wait(c, timeout_ms, &notified);
+    return rc ? rc : notified ? -1 : 0;
+}
+
 Test(condition, wait_timeout_returns_false_with_the_lock_held_again)
 {
     mpm_condition *c = cond_new(NULL);
@@ -333,6 +342,8 @@ Test(condition, wait_timeout_returns_false_with_the_lock_held_again)
     cr_assert(strstr(s, "<Condition(<locked _thread.RLock object owner=") == s, "%s", s);
     cr_assert(strstr(s, " count=2>, 0)>") != NULL, "%s", s);
     free(s);
+    /* and within a few milliseconds of the deadline */
+    t_assert_timeouts_precise(cond_timed_out, c, 20, "condition wait");
     T_OK(mpm_condition_release(c));
     T_OK(mpm_condition_release(c));
     t_assert_err(mpm_condition_release(c), MPM_ERUNTIME,

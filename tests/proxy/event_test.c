@@ -180,6 +180,14 @@ Test(event, timeout_zero_never_waits)
     event_assert_no_objects();
 }
 
+/* t_assert_timeouts_precise's wait: a wait that must time out (false). */
+static int event_timed_out(void *e, int64_t timeout_ms)
+{
+    bool f = true;
+    int rc = mpm_event_wait(e, timeout_ms, &f);
+    return rc ? rc : f ? -1 : 0;
+}
+
 Test(event, timeout_is_honoured_and_returns_false)
 {
     mpm_event *e = event_new();
@@ -196,6 +204,8 @@ Test(event, timeout_is_honoured_and_returns_false)
     T_OK(mpm_event_wait(e, 100, &f));
     T_ASSERT_ON_TIME(t_now_ms() - t0, 100, "event wait");
     cr_assert_not(f);
+    /* and within a few milliseconds of the deadline */
+    t_assert_timeouts_precise(event_timed_out, e, 20, "event wait");
     mpm_event_close(e);
     event_assert_no_objects();
 }

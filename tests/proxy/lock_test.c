@@ -182,6 +182,20 @@ static bool lock_wait_done(lock_waiter *w, int ms)
 /* A timed acquire by this thread of lock, which it cannot take, waits its
  * timeout (50 ms too: a deadline rounded up to whole seconds, or to any tick
  * over 150 ms, fails it). */
+typedef struct lock_ref {
+    void *lock;
+    bool rlock;
+} lock_ref;
+
+/* t_assert_timeouts_precise's wait: an acquire that must time out. */
+static int lock_timed_out(void *arg, int64_t timeout_ms)
+{
+    lock_ref *r = arg;
+    int rc = r->rlock ? mpm_rlock_acquire(r->lock, timeout_ms, NULL)
+                      : mpm_lock_acquire(r->lock, timeout_ms, NULL);
+    return rc == MPM_ETIMEDOUT ? 0 : rc ? rc : -1;
+}
+
 static void lock_assert_timeouts_honoured(void *lock, bool rlock)
 {
     static const int64_t timeouts[] = {50, 200};
@@ -192,6 +206,9 @@ static void lock_assert_timeouts_honoured(void *lock, bool rlock)
                      MPM_ETIMEDOUT, "timed out");
         T_ASSERT_ON_TIME(t_now_ms() - t0, timeouts[i], "acquire");
     }
+    /* and within a few milliseconds of the deadline */
+    lock_ref r = {lock, rlock};
+    t_assert_timeouts_precise(lock_timed_out, &r, 20, rlock ? "rlock acquire" : "lock acquire");
 }
 
 #define LOCK_NZERO 20

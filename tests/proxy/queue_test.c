@@ -288,6 +288,22 @@ Test(queue, nested_items_come_back_whole)
 
 /*---- timeouts and blocking ---------------------------------------------------------*/
 
+/* t_assert_timeouts_precise's waits: a get from an empty queue and a put to
+ * a full one, which must time out. */
+static int queue_get_timed_out(void *q, int64_t timeout_ms)
+{
+    mpm_val *v = NULL;
+    int rc = mpm_queue_get(q, timeout_ms, &v);
+    mpm_val_free(v);
+    return rc == MPM_EEMPTY ? 0 : rc ? rc : -1;
+}
+
+static int queue_put_timed_out(void *q, int64_t timeout_ms)
+{
+    int rc = mpm_queue_put(q, MPM_INT(2), timeout_ms);
+    return rc == MPM_EFULL ? 0 : rc ? rc : -1;
+}
+
 Test(queue, timeouts_are_honoured)
 {
     mpm_queue *q = queue_new(1, true);
@@ -312,6 +328,11 @@ Test(queue, timeouts_are_honoured)
     t_assert_err(mpm_queue_join(q, 200), MPM_ETIMEDOUT, "timed out");
     T_ASSERT_ON_TIME(t_now_ms() - t0, 200, "join");
     cr_assert_eq(queue_qsize(q), 1, "a timed-out put leaves nothing behind");
+    /* and within a few milliseconds of the deadline */
+    t_assert_timeouts_precise(queue_put_timed_out, q, 20, "put");
+    T_OK(mpm_queue_get(q, 0, &v));
+    mpm_val_free(v);
+    t_assert_timeouts_precise(queue_get_timed_out, q, 20, "get");
     mpm_queue_close(q);
 }
 

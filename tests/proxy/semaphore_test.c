@@ -221,17 +221,26 @@ Test(semaphore, timeout_zero_never_waits)
 /* A timed acquire waits its timeout, and not much longer (T_ASSERT_ON_TIME).
  * 50 ms too: a deadline rounded up to whole seconds, or to any tick over
  * 150 ms, fails it. */
+/* t_assert_timeouts_precise's wait: an acquire that must time out. */
+static int sem_timed_out(void *s, int64_t timeout_ms)
+{
+    int rc = mpm_semaphore_acquire(s, timeout_ms);
+    return rc == MPM_ETIMEDOUT ? 0 : rc ? rc : -1;
+}
+
 Test(semaphore, timeout_is_honoured)
 {
     static const int64_t timeouts[] = {50, 200};
     for (int bounded = 0; bounded < 2; bounded++) {
         mpm_semaphore *s = sem_new(0, bounded);
+        const char *what = bounded ? "BoundedSemaphore acquire" : "Semaphore acquire";
         for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
             int64_t t0 = t_now_ms();
             t_assert_err(mpm_semaphore_acquire(s, timeouts[i]), MPM_ETIMEDOUT, "timed out");
-            T_ASSERT_ON_TIME(t_now_ms() - t0, timeouts[i],
-                             bounded ? "BoundedSemaphore acquire" : "Semaphore acquire");
+            T_ASSERT_ON_TIME(t_now_ms() - t0, timeouts[i], what);
         }
+        /* and within a few milliseconds of the deadline */
+        t_assert_timeouts_precise(sem_timed_out, s, 20, what);
         cr_assert_eq(sem_value(s), 0);
         mpm_semaphore_close(s);
     }

@@ -35,6 +35,25 @@ int64_t t_median(int64_t *d, size_t n)
     return d[n / 2];
 }
 
+void t_assert_timeouts_precise(int (*timed_out)(void *arg, int64_t timeout_ms), void *arg,
+                               int64_t timeout_ms, const char *what)
+{
+    int64_t late[T_LATE_RUNS];
+    for (int i = 0; i < T_LATE_RUNS; i++) {
+        int64_t t0 = t_now_us();
+        int rc = timed_out(arg, timeout_ms);
+        late[i] = t_now_us() - t0 - timeout_ms * 1000;
+        cr_assert_eq(rc, 0, "%s: a %lld ms wait did not time out: %d (%s)", what,
+                     (long long)timeout_ms, rc, mpm_last_error());
+        /* the server counts whole milliseconds on its own clock */
+        cr_assert_geq(late[i], -2000, "%s: a %lld ms wait returned %lld us early", what,
+                      (long long)timeout_ms, (long long)-late[i]);
+    }
+    int64_t med = t_median(late, T_LATE_RUNS);
+    cr_assert_lt(med, T_LATE_MAX_US, "%s: %lld ms waits returned %lld us late (median), up to %lld",
+                 what, (long long)timeout_ms, (long long)med, (long long)late[T_LATE_RUNS - 1]);
+}
+
 void t_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

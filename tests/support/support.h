@@ -42,6 +42,16 @@ int64_t t_median(int64_t *d, size_t n);
                   "%s: a %lld ms timeout took %lld ms", (what), (long long)t_ms_,                  \
                   (long long)t_took_);                                                             \
     } while (0)
+/* How close to its deadline a timed wait returns.  timed_out(arg, timeout_ms)
+ * makes one wait that must time out and returns 0 when it did; this runs
+ * T_LATE_RUNS of them with timeout_ms and asserts the median of how late they
+ * returned is under T_LATE_MAX_US, and none came early (what names the call).
+ * The median lets a loaded machine delay a few; a deadline rounded to a
+ * coarse tick, or a timer that fires late every time, moves it. */
+#define T_LATE_RUNS 9
+#define T_LATE_MAX_US 5000
+void t_assert_timeouts_precise(int (*timed_out)(void *arg, int64_t timeout_ms), void *arg,
+                               int64_t timeout_ms, const char *what);
 /* Sleep ms milliseconds, whatever signals come. */
 void t_sleep_ms(int ms);
 /* Read the pipes outfd and errfd to their end, or for ms at most, into out
