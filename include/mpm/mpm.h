@@ -299,7 +299,11 @@ int mpm_manager_sessions(mpm_manager *m, size_t *out);
 /* mpm_batch_begin makes the calling thread's later calls on m queue instead
  * of running: each returns 0 at once, and its result pointers (mpm_val **,
  * int64_t *, new handles, ...) are filled in by mpm_batch_exec, so they must
- * stay valid until then.  0, or MPM_EBATCH when a batch is already open. */
+ * stay valid until then.  0, or MPM_EBATCH when a batch is already open.
+ * Calls that may block, whose answer decides what the caller does next, are
+ * refused with MPM_EBATCH and queue nothing: acquires (Lock, RLock, Semaphore,
+ * Condition), Condition, Event and Barrier waits, a queue's join and
+ * put_many, and its put, get and get_many unless their timeout is 0. */
 int mpm_batch_begin(mpm_manager *m);
 
 /* mpm_batch_exec sends every queued call in one message and waits for all
