@@ -1269,17 +1269,16 @@ Test(netns, loopback_only_server_unreachable)
  * parked Barrier wait drops off the network (its link goes down, then it
  * dies, so not even a FIN gets out).  mpm promises the lock back, with
  * MPM_EOWNERDEAD, and the permit, and a broken barrier for the others, for
- * "a lost host" as for a crash; the
- * server can only learn of it by probing the silent peer, so here it runs
- * in the namespace - the server host - whose kernel gives up on a silent
- * peer within seconds (nt_keepalive: keepalive 1 s + 3 probes of 1 s,
- * 3 retransmissions; per-namespace sysctls, the real host's are untouched).
- * The holder has acknowledged everything before its host goes, so only
- * keepalive (or the server's own probing) can tell: a server that enables
- * it hands the lock on after about 8 s here (2026-12-07; "~4 s" was the
- * estimate from the sysctls alone); the test allows 15.  The roles
- * are swapped: the lock holder is a client on the host side, whose veth is
- * cut, and this process watches through the server's unix socket. */
+ * "a lost host" as for a crash.  The server can only learn of it by probing
+ * the silent peer: mpmd sets keepalive on its TCP connections itself
+ * (mpmi_tcp_tune: 5 s idle, then 3 probes 1 s apart; an 8 s user timeout),
+ * so the lock comes back after about 8 s (docs/tutorial.md); the test allows
+ * 15.  The server runs in the namespace with short keepalive sysctls too
+ * (nt_keepalive; per-namespace, the real host's are untouched), a floor for
+ * a server that did not set its own.  The holder has acknowledged everything
+ * before its host goes, so only keepalive can tell.  The roles are swapped:
+ * the lock holder is a client on the host side, whose veth is cut, and this
+ * process watches through the server's unix socket. */
 static void nt_lost_host(bool nng)
 {
     char ready[1024], err[1024], l1[96], l2[96], l3[160], tcp[256], ntcp[256], unx[256];
