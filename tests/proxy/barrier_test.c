@@ -363,7 +363,8 @@ Test(barrier, reset_fails_current_waiters_and_leaves_it_fresh)
 /*---- timeouts -----------------------------------------------------------------------*/
 
 /* t_assert_timeouts_precise's wait: a lone wait on a barrier of 2, which
- * must time out (and break it: reset for the next). */
+ * must time out (and break it: reset for the next; the reset's round trip,
+ * tens of µs, counts as lateness). */
 static int barrier_timed_out(void *b, int64_t timeout_ms)
 {
     int rc = mpm_barrier_wait(b, timeout_ms, NULL);

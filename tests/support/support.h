@@ -49,7 +49,7 @@ int64_t t_median(int64_t *d, size_t n);
  * The median lets a loaded machine delay a few; a deadline rounded to a
  * coarse tick, or a timer that fires late every time, moves it. */
 #define T_LATE_RUNS 9
-#define T_LATE_MAX_US 5000
+#define T_LATE_MAX_US 10000
 void t_assert_timeouts_precise(int (*timed_out)(void *arg, int64_t timeout_ms), void *arg,
                                int64_t timeout_ms, const char *what);
 /* Sleep ms milliseconds, whatever signals come. */
